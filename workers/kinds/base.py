@@ -64,6 +64,9 @@ class Resources(Protocol):
     def get(self, resource_type: str, resource_id: str) -> dict:
         """Return ``{"id", "type", "name", "version", "content", "sha256"}`` or raise InputError."""
 
+    def find(self, resource_type: str, key: str, value: object) -> dict:
+        """The latest version whose ``content[key] == value`` (same shape as ``get``), or raise InputError."""
+
 
 class PlanContext(Protocol):
     params: dict  # validated params, after ``prepare``
