@@ -1,0 +1,127 @@
+"""COPY-based reading and writing of typed row tables (portfolio rows, per-kind results)."""
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import date
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from workers.kinds.base import ResultTable
+from workers.portfolios.base import PortfolioKind
+
+_ARROW_TYPES = {"text": pa.string(), "float8": pa.float64(), "int2": pa.int16(), "int4": pa.int32(),
+                "int8": pa.int64(), "bool": pa.bool_()}
+_FIELD_SQL = {"str": "text", "float": "float8", "int": "int8", "bool": "bool"}
+
+
+def _cursor(session):
+    """The psycopg2 cursor of the session's current transaction (COPY must share it)."""
+    return session.connection().connection.dbapi_connection.cursor()
+
+
+def _csv_bytes(df: pd.DataFrame) -> bytes:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    return sink.getvalue()
+
+
+def _read_csv(data: bytes, types: dict[str, pa.DataType]) -> pd.DataFrame:
+    if not data:
+        return pd.DataFrame({c: pd.Series(dtype=object if t == pa.string() else t.to_pandas_dtype())
+                             for c, t in types.items()})
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(column_names=list(types)),
+        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
+                                             quoted_strings_can_be_null=False, true_values=["t"],
+                                             false_values=["f"]),
+    )
+    return table.to_pandas(types_mapper=None)
+
+
+def replace_shard_rows(session, table: ResultTable, month: date, job_id: uuid.UUID, shard_no: int,
+                       rows: pd.DataFrame) -> bytes:
+    """Delete the shard's rows and COPY the new ones, in the caller's transaction. Returns the CSV written."""
+    cur = _cursor(session)
+    cur.execute(f"DELETE FROM {table.name} WHERE created_month = %s AND job_id = %s AND shard_no = %s",
+                (month, str(job_id), shard_no))
+    if rows is None or len(rows) == 0:
+        return b""
+    n = len(rows)
+    framed = pd.DataFrame({"created_month": [month.isoformat()] * n, "job_id": [str(job_id)] * n,
+                           "shard_no": [shard_no] * n, "seq": range(n)})
+    framed = pd.concat([framed, rows[table.column_names].reset_index(drop=True)], axis=1)
+    data = _csv_bytes(framed)
+    cols = ", ".join(["created_month", "job_id", "shard_no", "seq", *table.column_names])
+    cur.copy_expert(f"COPY {table.name} ({cols}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(data))
+    return data
+
+
+def copy_out(session, sql: str) -> bytes:
+    buf = io.BytesIO()
+    _cursor(session).copy_expert(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv)", buf)
+    return buf.getvalue()
+
+
+def result_types(table: ResultTable, columns: list[str]) -> dict[str, pa.DataType]:
+    by_name = {c.name: c.sql_type for c in table.columns}
+    by_name.update({"shard_no": "int4", "seq": "int4"})
+    return {c: _ARROW_TYPES[by_name[c]] for c in columns}
+
+
+def read_results(session, table: ResultTable, month: date, job_id: uuid.UUID, columns: list[str],
+                 after: tuple[int, int] | None = None, limit: int | None = None) -> pd.DataFrame:
+    """Rows of one job in (shard_no, seq) order, optionally a keyset page."""
+    for c in columns:
+        if c not in table.column_names and c not in ("shard_no", "seq"):
+            raise ValueError(f"unknown column {c!r} of {table.name}")
+    where = f"created_month = '{month.isoformat()}' AND job_id = '{uuid.UUID(str(job_id))}'"
+    if after is not None:
+        where += f" AND (shard_no, seq) > ({int(after[0])}, {int(after[1])})"
+    sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {where} ORDER BY shard_no, seq"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return _read_csv(copy_out(session, sql), result_types(table, columns))
+
+
+def result_csv_pages(session, table: ResultTable, month: date, job_id: uuid.UUID, page_rows: int = 100_000):
+    """Yield the job's rows as CSV bytes (no header), page by page in (shard_no, seq) order."""
+    after = (-1, -1)
+    cols = ", ".join(["shard_no", "seq", *table.column_names])
+    while True:
+        sql = (f"SELECT {cols} FROM {table.name} WHERE created_month = '{month.isoformat()}' "
+               f"AND job_id = '{uuid.UUID(str(job_id))}' AND (shard_no, seq) > ({after[0]}, {after[1]}) "
+               f"ORDER BY shard_no, seq LIMIT {page_rows}")
+        data = copy_out(session, sql)
+        if not data:
+            return
+        last = data.rstrip(b"\n").rsplit(b"\n", 1)[-1].split(b",", 2)
+        after = (int(last[0]), int(last[1]))
+        # Drop the two keyset columns from each line.
+        yield b"".join(line.split(b",", 2)[2] + b"\n" for line in data.splitlines())
+
+
+def write_portfolio_rows(session, kind: PortfolioKind, version_id: uuid.UUID, first_row: int, csv_rows: bytes) -> None:
+    """COPY canonical CSV (kind field order, no header) as rows ``first_row..`` of a version."""
+    if not csv_rows:
+        return
+    # Prefix version_id,row_no to each line without re-parsing the data.
+    lines = csv_rows.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    vid = str(version_id).encode()
+    framed = b"".join(b"%s,%d,%s\n" % (vid, first_row + i, line) for i, line in enumerate(lines))
+    cols = ", ".join(["version_id", "row_no", *kind.field_names])
+    _cursor(session).copy_expert(f"COPY {kind.table} ({cols}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(framed))
+
+
+def read_portfolio_rows(session, kind: PortfolioKind, version_id: uuid.UUID, start: int, stop: int) -> pd.DataFrame:
+    cols = kind.field_names
+    sql = (f"SELECT {', '.join(cols)} FROM {kind.table} WHERE version_id = '{uuid.UUID(str(version_id))}' "
+           f"AND row_no >= {int(start)} AND row_no < {int(stop)} ORDER BY row_no")
+    types = {f.name: _ARROW_TYPES[_FIELD_SQL[f.dtype]] for f in kind.fields}
+    return _read_csv(copy_out(session, sql), types)

@@ -1,0 +1,86 @@
+"""Portfolios, their immutable versions, and uploads stored in PostgreSQL for any worker to read."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from sqlalchemy import select
+
+from app import audit
+from app.dispatch import INGEST_UPLOAD, QUEUES
+from app.errors import NotFoundError, PayloadTooLargeError, UnprocessableError
+from app.models import Portfolio, PortfolioVersion, Upload, UploadChunk
+from app.persistence import outbox
+
+
+def create(session, tenant_id, kind: str, name: str) -> Portfolio:
+    p = Portfolio(id=uuid.uuid4(), tenant_id=tenant_id, kind=kind, name=name)
+    session.add(p)
+    session.flush()
+    audit.record(session, tenant_id=tenant_id, action="portfolio.created", entity_type="portfolio", entity_id=p.id,
+                 after={"kind": kind, "name": name})
+    return p
+
+
+def get(session, tenant_id, portfolio_id) -> Portfolio:
+    try:
+        pid = uuid.UUID(str(portfolio_id))
+    except ValueError:
+        raise NotFoundError(f"no portfolio {portfolio_id}") from None
+    p = session.scalar(select(Portfolio).where(Portfolio.id == pid, Portfolio.tenant_id == tenant_id))
+    if p is None:
+        raise NotFoundError(f"no portfolio {portfolio_id}")
+    return p
+
+
+def versions(session, portfolio_id) -> list[PortfolioVersion]:
+    return list(session.scalars(select(PortfolioVersion).where(PortfolioVersion.portfolio_id == portfolio_id)
+                                .order_by(PortfolioVersion.version)))
+
+
+def uploads(session, portfolio_id, limit=20) -> list[Upload]:
+    return list(session.scalars(select(Upload).where(Upload.portfolio_id == portfolio_id)
+                                .order_by(Upload.created_at.desc()).limit(limit)))
+
+
+def get_upload(session, tenant_id, portfolio_id, upload_id) -> Upload:
+    try:
+        uid = uuid.UUID(str(upload_id))
+    except ValueError:
+        raise NotFoundError(f"no upload {upload_id}") from None
+    u = session.scalar(select(Upload).where(Upload.id == uid, Upload.tenant_id == tenant_id,
+                                            Upload.portfolio_id == uuid.UUID(str(portfolio_id))))
+    if u is None:
+        raise NotFoundError(f"no upload {upload_id}")
+    return u
+
+
+def store_upload(session, portfolio: Portfolio, stream, *, filename, content_type, max_bytes: int,
+                 chunk_bytes: int) -> Upload:
+    """Copy the body into ``upload_chunks`` chunk by chunk (never the whole file in memory)."""
+    u = Upload(id=uuid.uuid4(), tenant_id=portfolio.tenant_id, portfolio_id=portfolio.id, status="queued",
+               filename=filename, content_type=content_type)
+    session.add(u)
+    session.flush()
+    digest, size, seq = hashlib.sha256(), 0, 0
+    while True:
+        data = stream.read(chunk_bytes)
+        if not data:
+            break
+        size += len(data)
+        if size > max_bytes:
+            # The caller's transaction rolls back: no chunk of this upload survives.
+            raise PayloadTooLargeError(f"upload over the limit of {max_bytes} bytes",
+                                       {"file": [f"larger than {max_bytes} bytes"]})
+        digest.update(data)
+        session.add(UploadChunk(upload_id=u.id, seq=seq, data=data))
+        session.flush()
+        seq += 1
+    if size == 0:
+        raise UnprocessableError("the upload is empty", {"file": ["empty body"]})
+    u.size_bytes, u.sha256 = size, digest.hexdigest()
+    outbox.enqueue(session, INGEST_UPLOAD, [str(u.id)], QUEUES[INGEST_UPLOAD])
+    audit.record(session, tenant_id=portfolio.tenant_id, action="portfolio.upload_received", entity_type="portfolio",
+                 entity_id=portfolio.id, after={"upload_id": str(u.id), "bytes": size, "sha256": u.sha256,
+                                                "filename": filename})
+    return u
