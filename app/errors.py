@@ -108,7 +108,10 @@ def register_error_handlers(app: Flask) -> None:
         errors = None
         data = getattr(e, "data", None)  # flask-smorest/webargs attach marshmallow messages here
         if isinstance(data, dict) and "messages" in data:
-            errors = flatten_messages(data["messages"])
+            # webargs nests by location ({"json": {...}, "query": {...}}); clients want the field path.
+            errors = {}
+            for location_messages in data["messages"].values():
+                errors.update(flatten_messages(location_messages))
         detail = e.description or e.name
         if errors:
             first = next(iter(errors))

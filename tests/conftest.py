@@ -60,7 +60,7 @@ def _create_test_tables(admin_url):
     eng.dispose()
 
 
-def test_env(database, **extra) -> dict:
+def worker_env(database, **extra) -> dict:
     admin_url, app_url = database
     env = {
         "DATABASE_URL": app_url, "DATABASE_ADMIN_URL": admin_url, "CELERY_BROKER_URL": REDIS,
@@ -76,7 +76,7 @@ def test_env(database, **extra) -> dict:
 def config(database):
     from app.config import Config
 
-    return Config.from_env(test_env(database)).with_overrides(testing=True)
+    return Config.from_env(worker_env(database)).with_overrides(testing=True)
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +190,7 @@ class Worker:
 
 @pytest.fixture(scope="session")
 def worker(database, app):
-    w = Worker(test_env(database)).start()
+    w = Worker(worker_env(database)).start()
     yield w
     w.stop()
 
