@@ -132,6 +132,7 @@ class JobShard(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     row_count: Mapped[int | None] = mapped_column(BigInteger)
+    timings: Mapped[dict | None] = mapped_column(JSONB)
 
 
 class OutboxMessage(Base):

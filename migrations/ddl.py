@@ -3,7 +3,7 @@
 
 def month_partitioned_results(name: str, columns: list[tuple[str, str]]) -> str:
     """A per-kind result table, range-partitioned by the job's creation month."""
-    cols = ",\n    ".join(f"{c} {t}" for c, t in columns)
+    cols = ",\n    ".join(f'"{c}" {t}' for c, t in columns)
     return f"""
 CREATE TABLE {name} (
     created_month date NOT NULL,

@@ -65,16 +65,21 @@ class _ShardContext:
     inline: list | None
     _checked_at: float = 0.0
     _cancelled: bool = False
+    load_s: float = 0.0
 
     def load_items(self, start: int, stop: int):
+        t0 = time.perf_counter()
         kind = portfolio_kinds.get(self.input_kind)
         if self.inline is not None:
             import pandas as pd
 
-            return coerce(kind, pd.DataFrame.from_records(self.inline[start:stop], columns=kind.field_names))
-        db, _ = _rt()
-        with db.session() as s:
-            return coerce(kind, tables.read_portfolio_rows(s, kind, self.version_id, start, stop))
+            frame = coerce(kind, pd.DataFrame.from_records(self.inline[start:stop], columns=kind.field_names))
+        else:
+            db, _ = _rt()
+            with db.session() as s:
+                frame = coerce(kind, tables.read_portfolio_rows(s, kind, self.version_id, start, stop))
+        self.load_s += time.perf_counter() - t0
+        return frame
 
     def cancelled(self) -> bool:
         # At most one query a second, however often a kind asks.
@@ -191,7 +196,8 @@ def run_shard(job_id: str, shard_no: int) -> None:
         log.exception("shard %s/%s failed (attempt %s)", job_id, shard_no, attempt)
         _retry_or_fail(db, cfg, jid, shard_no, attempt, e)
         return
-    compute_s = time.perf_counter() - started
+    compute_s = time.perf_counter() - started - ctx.load_s
+    write_started = time.perf_counter()
     with db.session() as s:
         # Job row first, then the shard: the same lock order as cancel and the reaper.
         job = s.get(Job, jid, with_for_update=True)
@@ -208,11 +214,21 @@ def run_shard(job_id: str, shard_no: int) -> None:
             return  # the reaper handed this shard to another worker meanwhile
         if kind.result_table is not None:
             tables.replace_shard_rows(s, kind.result_table, month, jid, shard_no, out.rows)
+        timings = {"load_s": round(ctx.load_s, 4), "compute_s": round(compute_s, 4),
+                   "write_s": round(time.perf_counter() - write_started, 4), "peak_rss_mb": _peak_rss_mb()}
+        s.execute(text("UPDATE job_shards SET timings = CAST(:t AS jsonb) WHERE job_id = :j AND shard_no = :n"),
+                  {"t": dumps(timings), "j": jid, "n": shard_no})
         job.shards_done += 1
         job.updated_at = _now()
         if job.shards_done == job.shards_total:
             outbox.enqueue(s, FINALIZE_JOB, [job_id], QUEUES[FINALIZE_JOB])
-    log.info("shard done", extra={"job_id": job_id, "shard_no": shard_no, "compute_s": round(compute_s, 3)})
+    log.info("shard done", extra={"job_id": job_id, "shard_no": shard_no, **timings})
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 
 
 def _retry_or_fail(db, cfg, jid, shard_no, attempt, exc) -> None:

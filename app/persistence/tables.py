@@ -17,6 +17,11 @@ _ARROW_TYPES = {"text": pa.string(), "float8": pa.float64(), "int2": pa.int16(),
 _FIELD_SQL = {"str": "text", "float": "float8", "int": "int8", "bool": "bool"}
 
 
+def _q(names) -> str:
+    """Quoted, comma-separated identifiers (result columns may differ only by case: ``Dx`` vs ``dx``)."""
+    return ", ".join(f'"{n}"' for n in names)
+
+
 def _cursor(session):
     """The psycopg2 cursor of the session's current transaction (COPY must share it)."""
     return session.connection().connection.dbapi_connection.cursor()
@@ -56,7 +61,7 @@ def replace_shard_rows(session, table: ResultTable, month: date, job_id: uuid.UU
                            "shard_no": [shard_no] * n, "seq": range(n)})
     framed = pd.concat([framed, rows[table.column_names].reset_index(drop=True)], axis=1)
     data = _csv_bytes(framed)
-    cols = ", ".join(["created_month", "job_id", "shard_no", "seq", *table.column_names])
+    cols = _q(["created_month", "job_id", "shard_no", "seq", *table.column_names])
     cur.copy_expert(f"COPY {table.name} ({cols}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(data))
     return data
 
@@ -82,7 +87,7 @@ def read_results(session, table: ResultTable, month: date, job_id: uuid.UUID, co
     where = f"created_month = '{month.isoformat()}' AND job_id = '{uuid.UUID(str(job_id))}'"
     if after is not None:
         where += f" AND (shard_no, seq) > ({int(after[0])}, {int(after[1])})"
-    sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {where} ORDER BY shard_no, seq"
+    sql = f"SELECT {_q(columns)} FROM {table.name} WHERE {where} ORDER BY shard_no, seq"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return _read_csv(copy_out(session, sql), result_types(table, columns))
@@ -91,7 +96,7 @@ def read_results(session, table: ResultTable, month: date, job_id: uuid.UUID, co
 def result_csv_pages(session, table: ResultTable, month: date, job_id: uuid.UUID, page_rows: int = 100_000):
     """Yield the job's rows as CSV bytes (no header), page by page in (shard_no, seq) order."""
     after = (-1, -1)
-    cols = ", ".join(["shard_no", "seq", *table.column_names])
+    cols = _q(["shard_no", "seq", *table.column_names])
     while True:
         sql = (f"SELECT {cols} FROM {table.name} WHERE created_month = '{month.isoformat()}' "
                f"AND job_id = '{uuid.UUID(str(job_id))}' AND (shard_no, seq) > ({after[0]}, {after[1]}) "
@@ -115,13 +120,13 @@ def write_portfolio_rows(session, kind: PortfolioKind, version_id: uuid.UUID, fi
         lines.pop()
     vid = str(version_id).encode()
     framed = b"".join(b"%s,%d,%s\n" % (vid, first_row + i, line) for i, line in enumerate(lines))
-    cols = ", ".join(["version_id", "row_no", *kind.field_names])
+    cols = _q(["version_id", "row_no", *kind.field_names])
     _cursor(session).copy_expert(f"COPY {kind.table} ({cols}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(framed))
 
 
 def read_portfolio_rows(session, kind: PortfolioKind, version_id: uuid.UUID, start: int, stop: int) -> pd.DataFrame:
     cols = kind.field_names
-    sql = (f"SELECT {', '.join(cols)} FROM {kind.table} WHERE version_id = '{uuid.UUID(str(version_id))}' "
+    sql = (f"SELECT {_q(cols)} FROM {kind.table} WHERE version_id = '{uuid.UUID(str(version_id))}' "
            f"AND row_no >= {int(start)} AND row_no < {int(stop)} ORDER BY row_no")
     types = {f.name: _ARROW_TYPES[_FIELD_SQL[f.dtype]] for f in kind.fields}
     return _read_csv(copy_out(session, sql), types)

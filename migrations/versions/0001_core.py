@@ -121,6 +121,7 @@ CREATE TABLE job_shards (
     started_at timestamptz,
     finished_at timestamptz,
     row_count bigint,
+    timings jsonb,
     PRIMARY KEY (job_id, shard_no)
 );
 CREATE INDEX job_shards_active ON job_shards (status) WHERE status IN ('queued','running','retry');

@@ -1,0 +1,86 @@
+"""Format detection, gzip, size limit and file-level errors of the readers."""
+import io
+
+import pyarrow as pa
+import pytest
+
+from tests.unit.ingest_helpers import LOAN_HEADER, csv_bytes, gz, loan_rows, parquet_bytes, run, xlsx_bytes
+from workers.ingest import UploadFormatError, detect_format, iter_batches, open_upload
+from workers.portfolios.loans import LOANS
+
+
+@pytest.mark.parametrize("head,expected", [
+    (b"PAR1\x15\x04", "parquet"), (b"PK\x03\x04\x14\x00", "xlsx"), (b"loan_id,ead\n", "csv"),
+])
+def test_detect_by_magic_bytes_whatever_the_name(head, expected):
+    assert detect_format(head, filename="whatever.csv", content_type="text/csv") == expected
+
+
+def test_declared_binary_format_without_its_signature_is_refused():
+    with pytest.raises(UploadFormatError, match="declared as XLSX"):
+        detect_format(b"loan_id,ead\n", filename="book.xlsx")
+    with pytest.raises(UploadFormatError, match="PAR1"):
+        detect_format(b"loan_id,ead\n", content_type="application/vnd.apache.parquet")
+
+
+def test_legacy_xls_is_refused_clearly():
+    with pytest.raises(UploadFormatError, match="legacy Excel"):
+        detect_format(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+
+
+@pytest.mark.parametrize("maker,fmt", [
+    (lambda: csv_bytes(loan_rows(3)), "csv"),
+    (lambda: xlsx_bytes({"s": [LOAN_HEADER] + loan_rows(3)}), "xlsx"),
+    (lambda: parquet_bytes(pa.table({"loan_id": ["a"], "ead": [1.0]})), "parquet"),
+])
+def test_gzip_is_transparent_for_every_format(maker, fmt):
+    data = maker()
+    f1, s1 = open_upload(io.BytesIO(gz(data)), filename="x.gz")
+    f2, s2 = open_upload(io.BytesIO(data))
+    assert f1 == f2 == fmt
+    assert s1.read() == s2.read() == data
+
+
+def test_gzip_csv_gives_the_same_rows_and_hash():
+    data = csv_bytes(loan_rows(50))
+    r1, b1, h1, _ = run(data, LOANS)
+    r2, b2, h2, _ = run(gz(data), LOANS, filename="loans.csv.gz")
+    assert r1["valid"] and r2["valid"] and r1["rows"] == r2["rows"] == 50
+    assert (b1, h1) == (b2, h2)
+
+
+def test_corrupt_gzip_is_a_format_error():
+    data = gz(csv_bytes(loan_rows(2000)))
+    broken = data[:40] + bytes(b ^ 0xFF for b in data[40:80]) + data[80:]
+    with pytest.raises(UploadFormatError, match="corrupt compressed data"):
+        list(iter_batches(io.BytesIO(broken), kind=LOANS))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_max_bytes_refuses_an_oversize_file(compress):
+    data = csv_bytes(loan_rows(5000))
+    assert len(data) > 100_000
+    payload = gz(data) if compress else data
+    with pytest.raises(UploadFormatError, match="larger than the limit of 100,000 bytes"):
+        list(iter_batches(io.BytesIO(payload), kind=LOANS, max_bytes=100_000))
+    # at the limit it passes
+    rows = sum(b.num_rows for b in iter_batches(io.BytesIO(payload), kind=LOANS, max_bytes=len(data)))
+    assert rows == 5000
+
+
+def test_max_bytes_applies_to_xlsx_and_parquet_too():
+    data = xlsx_bytes({"s": [LOAN_HEADER] + loan_rows(200)})
+    with pytest.raises(UploadFormatError, match="larger than the limit"):
+        list(iter_batches(io.BytesIO(data), max_bytes=len(data) - 1))
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\n", b"\xef\xbb\xbf", gz(b"")])
+def test_empty_file(data):
+    with pytest.raises(UploadFormatError, match="the file is empty"):
+        list(iter_batches(io.BytesIO(data), kind=LOANS))
+
+
+def test_utf16_is_refused_with_advice():
+    data = "loan_id,ead\nL1,1\n".encode("utf-16")
+    with pytest.raises(UploadFormatError, match="UTF-16"):
+        list(iter_batches(io.BytesIO(data), kind=LOANS))

@@ -1,0 +1,1 @@
+"""Solvency II standard formula (specs/solvency_ifrs17.md A)."""
