@@ -143,6 +143,7 @@ def main(args) -> int:
     from app import create_app
     from app.services.tenants import create_key, create_tenant
 
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # the demo prints its own story
     app = create_app()
     cfg = app.extensions["provisor.config"]
     mode = "PostgreSQL + Redis + Celery worker" if cfg.uses_celery else "embedded PostgreSQL + local executor"

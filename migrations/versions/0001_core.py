@@ -8,7 +8,6 @@ revision = "0001_core"
 down_revision = None
 
 CORE_DDL = r"""
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 CREATE TABLE tenants (
     id uuid PRIMARY KEY,

@@ -84,3 +84,42 @@ def test_utf16_is_refused_with_advice():
     data = "loan_id,ead\nL1,1\n".encode("utf-16")
     with pytest.raises(UploadFormatError, match="UTF-16"):
         list(iter_batches(io.BytesIO(data), kind=LOANS))
+
+
+def test_max_bytes_trips_while_streaming_not_only_on_the_first_read():
+    data = csv_bytes(loan_rows(40_000))  # ~1.4 MB, limit far beyond the sniffed head
+    limit = 1_000_000
+    seen = []
+    with pytest.raises(UploadFormatError, match="larger than the limit of 1,000,000 bytes"):
+        for b in iter_batches(io.BytesIO(gz(data)), kind=LOANS, max_bytes=limit, batch_rows=1000):
+            seen.append(b.num_rows)
+    assert sum(seen) < 40_000
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_ingest_result_does_not_depend_on_threads(threads):
+    from workers.ingest import ingest
+    data = csv_bytes(loan_rows(30_000))
+    got = []
+    res = ingest(io.BytesIO(data), LOANS, sink=got.append, batch_rows=1000, threads=threads)
+    ref = run(data, LOANS)
+    assert res.valid and res.rows == 30_000
+    assert (b"".join(got), res.sha256) == (ref[1], ref[2])
+
+
+def test_ingest_propagates_reader_errors_from_its_thread():
+    from workers.ingest import ingest
+    rows = loan_rows(30_000)
+    rows[29_000][0] = "L\xff"
+    data = csv_bytes(rows).replace("L\xff".encode(), b"L\xff")
+    with pytest.raises(UploadFormatError) as e:
+        ingest(io.BytesIO(data), LOANS, batch_rows=1000, threads=2)
+    assert (e.value.row, e.value.column) == (29_001, "loan_id")
+
+
+def test_two_columns_for_one_field_in_a_csv():
+    from workers.ingest import ingest
+    data = b"loan_id,ead,EAD,pd,lgd,eir,term\nL1,1,2,0.1,0.1,0.1,1\n"
+    report = ingest(io.BytesIO(data), LOANS).report
+    assert report["counts"] == {"duplicate_column": 1}
+    assert report["errors"][0]["column"] == "EAD"

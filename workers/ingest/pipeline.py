@@ -49,6 +49,10 @@ def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
             q.put((_DONE, None))
         except BaseException as exc:  # handed to the consumer, re-raised there
             q.put((_DONE, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # release the reader's files in this thread
 
     thread = threading.Thread(target=produce, name="ingest-reader", daemon=True)
     thread.start()

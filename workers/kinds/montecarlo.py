@@ -31,7 +31,9 @@ a bucket spans a relative width of at most ``2**-8``, and the reported percentil
 numpy's ``linear`` rule on the bucket midpoints. Bound (tested): every reported
 percentile is within **relative 2**-9 ≈ 0.195 %** of the exact percentile of the
 simulated paths (zero wealth, i.e. depleted paths, is exact). Partials hold only
-non-empty buckets, so their size is bounded by the spread of wealth, not by ``n_paths``.
+non-empty buckets (deltas and counts, zlib + base64), so their size is bounded by the
+spread of wealth, not by ``n_paths``: about 150 kB per shard for the spec's example plan
+over 40 years (about 37 MB of partials for 10 million paths in 245 shards).
 Means, standard deviations, shortfalls and the success probability are exact (not
 histogram based).
 
