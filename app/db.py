@@ -39,9 +39,16 @@ def app_role_url(admin_url: str, role: str) -> str:
     )
 
 
+def _json(obj) -> str:
+    from app.canonical import dumps
+
+    return dumps(obj, sort=False)  # NaN → null, numpy scalars → numbers: JSONB accepts both
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     return create_engine(
         url,
+        json_serializer=_json,
         pool_size=pool_size,
         max_overflow=5,
         pool_pre_ping=True,

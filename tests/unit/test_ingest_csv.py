@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from tests.unit.ingest_helpers import LOAN_HEADER, csv_bytes, loan_rows, run
+from tests.unit.test_ingest_support import LOAN_HEADER, csv_bytes, loan_rows, run
 from workers.ingest import UploadFormatError, iter_batches
 from workers.portfolios.loans import LOANS
 

@@ -4,7 +4,7 @@ import io
 import pyarrow as pa
 import pytest
 
-from tests.unit.ingest_helpers import LOAN_HEADER, csv_bytes, gz, loan_rows, parquet_bytes, run, xlsx_bytes
+from tests.unit.test_ingest_support import LOAN_HEADER, csv_bytes, gz, loan_rows, parquet_bytes, run, xlsx_bytes
 from workers.ingest import UploadFormatError, detect_format, iter_batches, open_upload
 from workers.portfolios.loans import LOANS
 

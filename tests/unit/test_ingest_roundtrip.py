@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 
-from tests.unit.ingest_helpers import LOAN_HEADER, csv_bytes, gz, loan_rows, parquet_bytes, run, xlsx_bytes
+from tests.unit.test_ingest_support import LOAN_HEADER, csv_bytes, gz, loan_rows, parquet_bytes, run, xlsx_bytes
 from workers.ingest import UploadFormatError, encode_copy_csv, ingest, iter_batches, validate_records
 from workers.ingest.validate import Validator
 from workers.portfolios.loans import LOANS

@@ -154,3 +154,36 @@ def test_age_outside_the_table_is_an_input_error():
     with pytest.raises(InputError) as exc:
         _run(items, {}, 1000)
     assert "policy P0002" in exc.value.errors
+
+
+def test_bel_delta_stress_moves_own_funds_and_bel():
+    items = _portfolio(10)
+    s, _ = _run(items, {"own_funds": 1e7, "stress_scenarios": [{"name": "reserve strengthening", "bel_delta": 2e6}]}, 1000)
+    (st,) = s["stress"]
+    assert st["bel"] == pytest.approx(s["bel"] + 2e6)
+    assert st["own_funds"] == pytest.approx(1e7 - 2e6)
+    assert st["technical_provisions"] == pytest.approx(st["bel"] + st["risk_margin"])
+
+
+def test_risk_margin_follows_the_bel_run_off_of_the_bel_engine():
+    cashflow = pytest.importorskip("workers.engines.life.cashflow")
+    from workers.kinds.bel import assumptions_from_params
+
+    items = _portfolio(30)
+    items["monthly_premium"] = 1.0  # a positive BEL: the run-off driver is the BEL itself
+    raw = {"own_funds": 1e8, "cost_of_capital": 0.05}
+    s, _ = _run(items, raw, 7)
+    assert s["risk_margin_driver"] == "bel" and s["bel"] > 0
+    params = scr.ScrParamsSchema().load(raw)
+    a = assumptions_from_params(params)
+    cf = cashflow.project_term_monthly({k: items[k].to_numpy() for k in items}, a, cashflows=True).cashflows
+    out = -cf.net_cf * cf.discount_factors
+    n_years = (len(out) + 11) // 12
+    r = np.asarray(params["discount_spot_annual"])
+    bel_y = [out[12 * y:].sum() / (1 + r[y]) ** -y for y in range(n_years)]
+    df_end = [(1 + r[y + 1]) ** -(y + 1) for y in range(n_years)]
+    expected = 0.05 * sum(s["scr"] * b / bel_y[0] * d for b, d in zip(bel_y, df_end))
+    assert bel_y[0] == pytest.approx(s["bel"], rel=1e-9)
+    assert s["risk_margin"] == pytest.approx(expected, rel=1e-8)
+    ru, _ = _run(items, dict(raw, risk_margin_scope="reference_undertaking"), 1000)
+    assert ru["risk_margin"] < s["risk_margin"]

@@ -119,7 +119,8 @@ class LimitedReader(io.RawIOBase):
         return n
 
 
-def _read_head(raw, n: int) -> bytes:
+def read_head(raw, n: int) -> bytes:
+    """Read up to ``n`` bytes (fewer only at end of stream)."""
     buf = b""
     while len(buf) < n:
         chunk = raw.read(n - len(buf))
@@ -150,11 +151,11 @@ def open_upload(fileobj, *, filename: str | None = None, content_type: str | Non
         ``format`` is one of :data:`FORMATS`; ``stream`` yields the
         decompressed bytes from the start.
     """
-    head = _read_head(fileobj, 4)
+    head = read_head(fileobj, 4)
     raw = LimitedReader(fileobj, head)  # replay what was peeked
     if head.startswith(MAGIC_GZIP):
         raw = LimitedReader(gzip.GzipFile(fileobj=io.BufferedReader(raw), mode="rb"))
-    inner_head = _read_head(raw, 8)
+    inner_head = read_head(raw, 8)
     fmt = detect_format(inner_head, filename, content_type)
     stream = io.BufferedReader(LimitedReader(raw, inner_head, max_bytes), buffer_size=1 << 20)
     return fmt, stream

@@ -126,7 +126,7 @@ class _RowProblem:
 def iter_csv(stream, *, batch_rows: int = 100_000, delimiter: str | None = None,
              encoding: str = "utf-8") -> Iterator[pa.RecordBatch]:
     """Stream a (decompressed) CSV as text columns; see :func:`iter_batches`."""
-    head = formats._read_head(stream, _SNIFF_BYTES)
+    head = formats.read_head(stream, _SNIFF_BYTES)
     while b"\n" not in head and len(head) < 16 * _SNIFF_BYTES:  # a very wide header
         more = stream.read(_SNIFF_BYTES)
         if not more:
@@ -139,6 +139,8 @@ def iter_csv(stream, *, batch_rows: int = 100_000, delimiter: str | None = None,
         head = head[len(_BOM_UTF8):]
     if not head.strip():
         raise UploadFormatError("the file is empty")
+    if b"\n" not in head and b"\r" in head:  # classic Mac line ends: the header ends at the first CR
+        head = head.replace(b"\r", b"\n", 1)
     lines = head.split(b"\n")
     header_raw = lines[0].rstrip(b"\r")
     try:

@@ -585,11 +585,9 @@ def validate_records(kind: PortfolioKind, records, path_prefix: str = "inputs.lo
                 add(f"{path_prefix}.{i}.{h}", "Must be a scalar (string, number, boolean or null).")
                 text = ""
             columns[h].append(text)
-    table = pa.table({h: pa.array(columns[h], pa.string()) for h in names}) if names else \
-        pa.table({"__none__": pa.array([""] * len(records))}).drop(["__none__"])
     v = Validator(kind, max_errors=max_errors)
     if names:
-        out = v.feed(table, first_row=1)
+        out = v.feed(pa.table({h: pa.array(columns[h], pa.string()) for h in names}), first_row=1)
     else:  # records all {}: only the required-column errors
         v._start([])
         v.rows = len(records)

@@ -181,6 +181,9 @@ class ScrParamsSchema(BelParamsSchema):
     risk_margin_driver = fields.String(load_default="bel", validate=validate.OneOf(["bel", "claims"]),
                                        metadata={"description": "run-off of SCR(t); 'bel' falls back to 'claims' "
                                                                 "when the base BEL is not positive"})
+    risk_margin_scope = fields.String(load_default="scr", validate=validate.OneOf(["scr", "reference_undertaking"]),
+                                      metadata={"description": "SCR(0) of the risk margin: the whole SCR, or the "
+                                                               "reference undertaking's (no market risk)"})
     mcr = _nested(McrSchema)
     overrides = _nested(OverridesSchema)
     stress_scenarios = fields.List(fields.Nested(StressSchema), load_default=list,
@@ -382,8 +385,14 @@ def solvency_position(totals: dict, params: dict, *, bel_delta: float = 0.0, own
         driver = "claims"
     runoff = net if driver == "bel" else (
         _runoff_at_year_start(totals["runoff"]["claims"], df_ye) if totals["runoff"]["claims"] else np.zeros(0))
-    if runoff.size and runoff[0] > 0.0 and scr > 0.0:
-        rm = sf.risk_margin(scr, runoff, np.asarray(df_ye[:runoff.size]), params["cost_of_capital"])
+    scr_rm = scr
+    if params["risk_margin_scope"] == "reference_undertaking":
+        # Art. 38: the reference undertaking holds no avoidable market risk
+        bscr_ru = agg.aggregate([0.0, params["default"], life_node.value, params["health"], params["non_life"]],
+                                o["correlation_bscr"] or agg.BSCR_CORRELATION)
+        scr_rm = bscr_ru + op - params["adjustments"]
+    if runoff.size and runoff[0] > 0.0 and scr_rm > 0.0:
+        rm = sf.risk_margin(scr_rm, runoff, np.asarray(df_ye[:runoff.size]), params["cost_of_capital"])
     else:
         rm = {"risk_margin": 0.0, "scr_projection": []}
     tp = bel + rm["risk_margin"]

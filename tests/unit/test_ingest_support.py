@@ -1,4 +1,4 @@
-"""Shared builders for the ingest tests (small in-memory files)."""
+"""Shared builders for the ingest tests (small in-memory files); holds no tests itself."""
 from __future__ import annotations
 
 import gzip
