@@ -139,3 +139,17 @@ def test_bad_cells_do_not_crash_the_reader():
     errs = [(e["row"], e["column"], e["value"], e["rule"]) for e in report["errors"]]
     assert errs == [(2, "remaining_term_months", "twelve", "type"), (3, "ead", "1 000,50", "type")]
     assert "decimal separator" in report["errors"][1]["message"]
+
+
+def test_ragged_row_number_counts_across_batches():
+    rows = loan_rows(30_000)
+    rows[28_999] = rows[28_999] + ["x"]
+    with pytest.raises(UploadFormatError, match="data row 29000 has 7 field") as e:
+        batches(csv_bytes(rows), batch_rows=1000)
+    assert e.value.row == 29_000
+
+
+def test_classic_mac_line_ends():
+    data = csv_bytes(loan_rows(2), newline="\r")
+    report, _, _, _ = run(data, LOANS)
+    assert report["valid"] and report["rows"] == 2

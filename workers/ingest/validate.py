@@ -75,10 +75,6 @@ def _as_text(arr) -> pa.Array:
     return arr
 
 
-def _number_text(x: float) -> str:
-    return repr(float(x))
-
-
 def _display(value) -> str | None:
     """A cell shown in an error entry: text, never NaN (the report is JSON)."""
     if value is None:
