@@ -100,3 +100,49 @@ def peak_rss_of_pid(pid: int) -> float:
 
 
 __all__ = ["report", "stack", "wait_job", "shard_split", "os"]
+
+
+def csv_bytes(frame) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    buf = io.BytesIO()
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buf)
+    return buf.getvalue()
+
+
+def upload_portfolio(client, tenant, kind: str, data: bytes, timeout: float = 1800) -> tuple[str, dict, float]:
+    """POST a portfolio and its CSV; return (portfolio_id, upload body, seconds from POST to version ready)."""
+    pid = client.post("/api/v1/portfolios", json={"kind": kind, "name": "bench"}, headers=tenant.headers).get_json()["id"]
+    t0 = time.perf_counter()
+    u = client.post(f"/api/v1/portfolios/{pid}/uploads?filename=bench.csv", data=data,
+                    headers={**tenant.headers, "Content-Type": "text/csv"}).get_json()
+    deadline = time.monotonic() + timeout
+    while u["status"] not in ("succeeded", "failed"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(u)
+        time.sleep(0.02)
+        u = client.get(u["links"]["self"], headers=tenant.headers).get_json()
+    if u["status"] != "succeeded":
+        raise RuntimeError(u["report"])
+    return pid, u, time.perf_counter() - t0
+
+
+def run_job(app, client, tenant, body: dict) -> tuple[str, float]:
+    t0 = time.perf_counter()
+    r = client.post("/api/v1/jobs", json=body, headers=tenant.headers)
+    if r.status_code != 202:
+        raise RuntimeError(r.get_json())
+    job_id = r.get_json()["id"]
+    wait_job(app, job_id, poll_s=0.05)
+    return job_id, time.perf_counter() - t0
+
+
+def finalize_seconds(app, job_id: str) -> float:
+    db = app.extensions["provisor.db"]
+    with db.engine.connect() as c:
+        return float(c.execute(text(
+            "SELECT extract(epoch FROM j.finished_at - max(s.finished_at)) FROM jobs j JOIN job_shards s "
+            "ON s.job_id = j.id WHERE j.id = :j GROUP BY j.finished_at"), {"j": job_id}).scalar())

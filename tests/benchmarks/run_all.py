@@ -7,7 +7,7 @@ import sys
 import time
 
 ORDER = ["bench_platform", "bench_ecl_engine", "bench_ecl_job", "bench_ingest_parse", "bench_upload",
-         "bench_bel", "bench_scr_engine", "bench_scr_job", "bench_montecarlo", "bench_mortality"]
+         "bench_bel", "bench_scr_engine", "bench_life_jobs", "bench_montecarlo", "bench_mortality"]
 
 
 def main() -> int:

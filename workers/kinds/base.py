@@ -13,10 +13,12 @@ implements.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 import marshmallow
+import numpy as np
 import pandas as pd
 
 
@@ -130,6 +132,19 @@ class JobKind:
     # Maximum inline items accepted in ``inputs`` (documented per kind).
     max_inline_items: int = 10_000
     description: str = ""
+
+
+def json_safe(x):
+    """Plain-JSON copy of a partial or summary: numpy scalars → Python numbers, NaN/inf → None."""
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
 
 
 def shard_ranges(n_items: int, shard_size: int) -> list[dict]:

@@ -33,7 +33,7 @@ from marshmallow import fields, validate
 
 from workers.engines import ifrs17 as engine
 from workers.engines.life.cashflow import check_ages_in_table
-from workers.kinds.base import (Column, FinalizeContext, InputError, JobKind, PlanContext, Resources, ResultTable,
+from workers.kinds.base import (Column, json_safe, FinalizeContext, InputError, JobKind, PlanContext, Resources, ResultTable,
                                 ShardContext, ShardOutput, shard_ranges)
 from workers.kinds.bel import BelParamsSchema, assumptions_from_params
 from workers.kinds.bel import prepare as bel_prepare
@@ -187,7 +187,7 @@ def run_shard(ctx: ShardContext) -> ShardOutput:
         prof = engine.profitability_class(fcf0, pv0[:, 0], params["profitability"]["margin"])
         paa = params["paa"]["enabled"] & (pol["policy_term_years"] <= 1)
         model = np.where(paa, "PAA", "GMM")
-        product = items["product"].astype(str).to_numpy(dtype=object)
+        product = items["product"].astype(str).str.replace("|", "/", regex=False).to_numpy(dtype=object)
         keys = np.array([f"{p}|{c}|{q}" + ("|PAA" if m == "PAA" else "") for p, c, q, m in
                          zip(product, cohort, prof, model)], dtype=object)
         uniq, gidx = np.unique(keys.astype(str), return_inverse=True)
@@ -354,16 +354,6 @@ def measure_group(key: str, f_if: np.ndarray, f_nb: np.ndarray, f_if_ch, f_nb_ch
     return out
 
 
-def _clean(x):
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def finalize(ctx: FinalizeContext) -> dict:
@@ -396,7 +386,7 @@ def finalize(ctx: FinalizeContext) -> dict:
     totals["movements"] = {t: {line: math.fsum(v) for line, v in lines.items()} for t, lines in movement_rows.items()}
     totals["n_groups"] = len(groups)
     totals["n_policies"] = sum(g["n_policies"] for g in groups)
-    return _clean({"groups": groups, "totals": totals, "seed_used": seed, "parameters": params,
+    return json_safe({"groups": groups, "totals": totals, "seed_used": seed, "parameters": params,
                    "engine_version": ENGINE_VERSION,
                    "notes": ["reporting period: the 12 months after the valuation date; experience as expected",
                              "opening CSM of in-force groups: params.opening, else the FCF-based transition value",

@@ -34,8 +34,9 @@ simulated paths (zero wealth, i.e. depleted paths, is exact). Partials hold only
 non-empty buckets (deltas and counts, zlib + base64), so their size is bounded by the
 spread of wealth, not by ``n_paths``: about 150 kB per shard for the spec's example plan
 over 40 years (about 37 MB of partials for 10 million paths in 245 shards).
-Means, standard deviations, shortfalls and the success probability are exact (not
-histogram based).
+Jobs of at most one block (``n_paths <= 8192``, necessarily one shard) report exact
+percentiles instead (``percentile_method.max_relative_error == 0``). Means, standard
+deviations, shortfalls and the success probability are always exact (not histogram based).
 
 Outputs (``finalize``)
 ----------------------
@@ -57,7 +58,7 @@ import numpy as np
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from workers.engines import montecarlo as mc
-from workers.kinds.base import InputError, JobKind, PlanContext, ShardContext, ShardOutput
+from workers.kinds.base import InputError, JobKind, PlanContext, ShardContext, ShardOutput, json_safe
 from workers.kinds.cma import CMASchema, PortfolioModelSchema, unknown_assets, weight_problems
 from workers.kinds.registry import register
 
@@ -278,12 +279,14 @@ def run_shard(ctx: ShardContext) -> ShardOutput:
     start_age = int(params["plan"]["start_age"])
     horizon = model.horizon_years
     blocks = []
-    hist_parts: dict[str, list[list]] = {"nominal": [[] for _ in range(horizon)],
-                                          "real": [[] for _ in range(horizon)]}
+    empty = (np.empty(0, np.int64), np.empty(0, np.int64))
+    # running histograms, merged block by block: memory bounded by one block, not the shard
+    hist: dict[str, list[tuple]] = {"nominal": [empty] * horizon, "real": [empty] * horizon}
     successes = 0
     shortfall_n = 0
     depleted_ages: dict[int, int] = {}
     failed_not_depleted = 0
+    exact = None
     for b in range(int(ctx.spec["block_start"]), int(ctx.spec["block_stop"])):
         if ctx.cancelled():
             return ShardOutput(rows=None, partial={"cancelled": True})
@@ -301,18 +304,20 @@ def run_shard(ctx: ShardContext) -> ShardOutput:
             depleted_ages[int(age)] = depleted_ages.get(int(age), 0) + int(cnt)
         blocks.append({"block": b, "terminal": _moments(term), "terminal_real": _moments(term_real),
                        "shortfall": math.fsum(shortfall.tolist())})
+        if n_paths <= mc.BLOCK_PATHS:  # one block, hence one shard whatever the layout
+            exact = {"nominal": [mc.percentiles_exact(res.wealth[:, y]) for y in range(horizon)],
+                     "real": [mc.percentiles_exact(res.wealth_real[:, y]) for y in range(horizon)]}
         for y in range(horizon):
-            hist_parts["nominal"][y].append(_year_hist(res.wealth[:, y]))
-            hist_parts["real"][y].append(_year_hist(res.wealth_real[:, y]))
-    hist = {series: [_hist_encode(*_merge_hist(parts)) for parts in years]
-            for series, years in hist_parts.items()}
+            hist["nominal"][y] = _merge_hist([hist["nominal"][y], _year_hist(res.wealth[:, y])])
+            hist["real"][y] = _merge_hist([hist["real"][y], _year_hist(res.wealth_real[:, y])])
     partial = {
         "blocks": blocks,
         "successes": successes,
         "shortfall_count": shortfall_n,
         "failed_not_depleted": failed_not_depleted,
         "depleted_ages": {str(a): c for a, c in sorted(depleted_ages.items())},
-        "hist": hist,
+        "hist": {series: [_hist_encode(*h) for h in years] for series, years in hist.items()},
+        "exact_percentiles": exact,
     }
     return ShardOutput(rows=None, partial=partial)
 
@@ -337,10 +342,6 @@ def _combine_moments(blocks: list[dict], key: str) -> tuple[float, float]:
     return mean, std
 
 
-def _clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def finalize(ctx) -> dict:
@@ -363,8 +364,12 @@ def finalize(ctx) -> dict:
             out.append(mc.percentiles_from_histogram(b, c, levels, HIST_MANTISSA_BITS))
         return out
 
-    nominal = series_percentiles("nominal")
-    real = series_percentiles("real")
+    exact = partials[0].get("exact_percentiles") if len(partials) == 1 else None
+    if exact is not None:
+        nominal, real = exact["nominal"], exact["real"]
+    else:
+        nominal = series_percentiles("nominal")
+        real = series_percentiles("real")
     successes = sum(p["successes"] for p in partials)
     lo, hi = mc.wilson_interval(successes, n, float(params["confidence_level"]))
     mean, std = _combine_moments(blocks, "terminal")
@@ -414,24 +419,18 @@ def finalize(ctx) -> dict:
             "mean_age": (sum(a * c for a, c in ages.items()) / n_depleted) if n_depleted else None,
         },
         "percentile_method": {
+            "method": "exact, numpy 'linear' rule",
+            "mantissa_bits": None,
+            "max_relative_error": 0.0,
+        } if exact is not None else {
             "method": "log-bucket histogram, numpy 'linear' rule on bucket midpoints",
             "mantissa_bits": HIST_MANTISSA_BITS,
             "max_relative_error": 2.0 ** -(HIST_MANTISSA_BITS + 1),
         },
     }
-    return _json_clean(summary)
+    return json_safe(summary)
 
 
-def _json_clean(obj):
-    if isinstance(obj, dict):
-        return {k: _json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
-    if isinstance(obj, (np.floating,)):
-        return _clean(float(obj))
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    return _clean(obj)
 
 
 KIND = register(JobKind(

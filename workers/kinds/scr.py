@@ -9,6 +9,18 @@ layout. Finalize aggregates the tree (life, market with the up/down rule,
 default, BSCR, operational), the risk margin, technical provisions, MCR,
 solvency ratio, and every stress scenario.
 
+Conventions: mortality, longevity, lapse up and lapse down count per policy
+(``Σ_p max(0, BEL_p,shocked − BEL_p)``, Art. 137, 138, 142(2)); expense, catastrophe
+and interest count on the portfolio (``max(0, Σ_p ΔBEL_p)``, plus the user's asset
+losses for interest); mass lapse is ``0.4 Σ_p max(0, −BEL_p)`` (no surrender values).
+Operational risk takes, when not given, the annualised premiums of the in-force
+policies and the base BEL as life provisions. The risk margin's SCR(t) follows the
+BEL run-off (``risk_margin_driver``; a non-positive BEL, usual for term business,
+falls back to the run-off of the PV of claims) and uses the whole SCR or the
+reference undertaking's (``risk_margin_scope``). The linear MCR, when not given, is
+``0.021 max(0, BEL) + 0.0007 Σ_p max(0, SA_p − BEL_p)`` (Art. 251). ``own_funds`` are
+the user's figure (not derived from the BEL).
+
 Stress scenarios act on the finalize-level inputs only (no second projection):
 ``own_funds, market, default, health, non_life, adjustments, operational,
 cost_of_capital, mcr`` may be overridden; ``own_funds_delta`` and ``bel_delta``
@@ -31,7 +43,7 @@ from workers.engines.life.cashflow import check_ages_in_table
 from workers.engines.solvency import aggregation as agg
 from workers.engines.solvency import standard_formula as sf
 from workers.engines.solvency.life_shocks import LifeShocks, fixed_sum, fixed_to_float, shocked_bels
-from workers.kinds.base import (Column, FinalizeContext, InputError, JobKind, PlanContext, Resources, ResultTable,
+from workers.kinds.base import (Column, json_safe, FinalizeContext, InputError, JobKind, PlanContext, Resources, ResultTable,
                                 ShardContext, ShardOutput, shard_ranges)
 from workers.kinds.bel import BelParamsSchema, assumptions_from_params
 from workers.kinds.bel import prepare as bel_prepare
@@ -417,16 +429,6 @@ def solvency_position(totals: dict, params: dict, *, bel_delta: float = 0.0, own
     }
 
 
-def _clean(x):
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
 
 
 def finalize(ctx: FinalizeContext) -> dict:
@@ -446,7 +448,7 @@ def finalize(ctx: FinalizeContext) -> dict:
                   bel_runoff=[float(x) for x in _runoff_at_year_start(totals["runoff"]["net"], totals["df_year_end"])]
                   if totals["runoff"]["net"] else [],
                   stress=stress, parameters=params, engine_version=ENGINE_VERSION)
-    return _clean(result)
+    return json_safe(result)
 
 
 KIND = register(JobKind(
