@@ -9,6 +9,8 @@ from app.config import Config
 
 def celery_settings(cfg: Config) -> dict:
     transport = {"visibility_timeout": cfg.visibility_timeout_s}
+    if cfg.broker_key_prefix:
+        transport["global_keyprefix"] = cfg.broker_key_prefix
     return {
         "broker_url": cfg.celery_broker_url,
         "result_backend": cfg.celery_result_backend or None,
@@ -20,6 +22,8 @@ def celery_settings(cfg: Config) -> dict:
         "task_soft_time_limit": cfg.task_soft_time_limit_s,
         "task_time_limit": cfg.task_time_limit_s,
         "task_ignore_result": True,
+        "task_annotations": {"provisor.ingest_upload": {
+            "time_limit": cfg.ingest_time_limit_s, "soft_time_limit": max(1, cfg.ingest_time_limit_s - 60)}},
         "task_serializer": "json",
         "accept_content": ["json"],
         "worker_send_task_events": True,

@@ -24,11 +24,15 @@ class Config:
     # Empty CELERY_BROKER_URL: the local executor runs jobs in a process pool.
     celery_broker_url: str = ""
     celery_result_backend: str = ""
+    # Prefix of every broker key: deployments (or test sessions) sharing one Redis stay apart.
+    broker_key_prefix: str = ""
     local_workers: int = 2
     # Redis redelivers an unacked task after this many seconds; task limits stay below it.
     visibility_timeout_s: int = 3600
     task_soft_time_limit_s: int = 1500
     task_time_limit_s: int = 1800
+    # Ingesting a multi-million-row XLSX takes minutes: its own limit, also below the visibility timeout.
+    ingest_time_limit_s: int = 3300
     max_shard_attempts: int = 3
     # A running shard whose lease expired is handed to another worker by the reaper.
     shard_lease_s: int = 1800
@@ -57,10 +61,12 @@ class Config:
             embedded_data_dir=env.get("PROVISOR_DATA_DIR", cls.embedded_data_dir),
             celery_broker_url=env.get("CELERY_BROKER_URL", ""),
             celery_result_backend=env.get("CELERY_RESULT_BACKEND", ""),
+            broker_key_prefix=env.get("BROKER_KEY_PREFIX", ""),
             local_workers=_int(env, "LOCAL_WORKERS", cls.local_workers),
             visibility_timeout_s=_int(env, "VISIBILITY_TIMEOUT_S", cls.visibility_timeout_s),
             task_soft_time_limit_s=_int(env, "TASK_SOFT_TIME_LIMIT_S", cls.task_soft_time_limit_s),
             task_time_limit_s=_int(env, "TASK_TIME_LIMIT_S", cls.task_time_limit_s),
+            ingest_time_limit_s=_int(env, "INGEST_TIME_LIMIT_S", cls.ingest_time_limit_s),
             max_shard_attempts=_int(env, "MAX_SHARD_ATTEMPTS", cls.max_shard_attempts),
             shard_lease_s=_int(env, "SHARD_LEASE_S", cls.shard_lease_s),
             resend_after_s=_int(env, "RESEND_AFTER_S", cls.resend_after_s),
@@ -73,8 +79,8 @@ class Config:
             log_level=env.get("LOG_LEVEL", cls.log_level),
             log_json=env.get("LOG_JSON", "1") not in ("0", "false", "no"),
         )
-        if c.task_time_limit_s >= c.visibility_timeout_s:
-            raise ValueError("TASK_TIME_LIMIT_S must stay below VISIBILITY_TIMEOUT_S")
+        if max(c.task_time_limit_s, c.ingest_time_limit_s) >= c.visibility_timeout_s:
+            raise ValueError("TASK_TIME_LIMIT_S and INGEST_TIME_LIMIT_S must stay below VISIBILITY_TIMEOUT_S")
         return c
 
     def with_overrides(self, **overrides) -> "Config":

@@ -28,8 +28,8 @@ def _histogram(name, doc, rows, label):
 
 
 class ProvisorCollector:
-    def __init__(self, db, redis_url: str | None):
-        self.db, self.redis_url = db, redis_url
+    def __init__(self, db, redis_url: str | None, key_prefix: str = ""):
+        self.db, self.redis_url, self.key_prefix = db, redis_url, key_prefix
 
     def collect(self):
         with self.db.session() as s:
@@ -56,13 +56,13 @@ class ProvisorCollector:
 
                 r = redis.Redis.from_url(self.redis_url, socket_timeout=1)
                 for q in QUEUES:
-                    depth.add_metric([q], r.llen(q))
+                    depth.add_metric([q], r.llen(self.key_prefix + q))
             except Exception:
                 log.warning("queue depth unavailable", exc_info=True)
         yield depth
 
 
-def render(db, redis_url: str | None) -> bytes:
+def render(db, redis_url: str | None, key_prefix: str = "") -> bytes:
     registry = CollectorRegistry()
-    registry.register(ProvisorCollector(db, redis_url))
+    registry.register(ProvisorCollector(db, redis_url, key_prefix))
     return generate_latest(registry)

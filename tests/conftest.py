@@ -64,9 +64,11 @@ def worker_env(database, **extra) -> dict:
     admin_url, app_url = database
     env = {
         "DATABASE_URL": app_url, "DATABASE_ADMIN_URL": admin_url, "CELERY_BROKER_URL": REDIS,
-        "SHARD_LEASE_S": "20", "RESEND_AFTER_S": "15", "REAPER_INTERVAL_S": "2", "TASK_TIME_LIMIT_S": "120",
-        "TASK_SOFT_TIME_LIMIT_S": "100", "VISIBILITY_TIMEOUT_S": "150", "LOG_LEVEL": "WARNING",
+        "SHARD_LEASE_S": "20", "RESEND_AFTER_S": "15", "REAPER_INTERVAL_S": "2", "TASK_TIME_LIMIT_S": "900",
+        "TASK_SOFT_TIME_LIMIT_S": "850", "INGEST_TIME_LIMIT_S": "900", "VISIBILITY_TIMEOUT_S": "1000", "LOG_LEVEL": "WARNING",
         "PROVISOR_KIND_MODULES": "tests.support.testkinds",
+        # This session's own broker keys: a stray worker of another run can never take its messages.
+        "BROKER_KEY_PREFIX": f"{database[0].rsplit('/', 1)[-1]}:",
     }
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -135,6 +137,14 @@ def other_tenant(app):
     return Tenant(app, f"o{uuid.uuid4().hex[:12]}")
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGTERM if the test process dies, so no orphan consumes later runs' queues."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Worker:
     """A real ``celery worker`` subprocess (with embedded beat for the reaper)."""
 
@@ -157,7 +167,7 @@ class Worker:
             cmd += ["-B", "-s", f"/tmp/provisor-beat-{self.name}"]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -140,6 +140,8 @@ def plan_job(job_id: str) -> None:
     with db.session() as s:
         job = s.get(Job, uuid.UUID(job_id), with_for_update=True)
         if job is None or job.status != "queued" or job.shards_total > 0:
+            log.debug("plan_job: nothing to do", extra={"job_id": job_id, "found": job is not None,
+                                                        "status": job.status if job else None})
             return  # unknown, cancelled, or a duplicate message: already planned
         kind = registry.get(job.kind)
         try:

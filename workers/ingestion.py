@@ -15,8 +15,8 @@ from flask import current_app
 from sqlalchemy import func, select, text
 
 from app import audit
-from app.models import Portfolio, PortfolioVersion, Upload, UploadChunk
-from app.persistence import tables
+from app.models import Portfolio, PortfolioVersion, Upload
+from app.persistence import blobs, tables
 from workers.ingest.errors import UploadFormatError
 from workers.ingest.pipeline import ingest
 from workers.portfolios import registry as portfolio_kinds
@@ -37,12 +37,11 @@ class UploadChunkReader(io.RawIOBase):
 
     def _fetch(self) -> None:
         with self.db.session() as s:
-            data = s.scalar(select(UploadChunk.data).where(UploadChunk.upload_id == self.upload_id,
-                                                           UploadChunk.seq == self.seq))
+            data = blobs.read_chunk(s, self.upload_id, self.seq)
         if data is None:
             self.done = True
         else:
-            self.buf, self.pos, self.seq = bytes(data), 0, self.seq + 1
+            self.buf, self.pos, self.seq = data, 0, self.seq + 1
 
     def readinto(self, b) -> int:
         while self.pos >= len(self.buf) and not self.done:
@@ -90,19 +89,15 @@ def ingest_upload(upload_id: str) -> None:
                                        version=number, row_count=0, content_sha256="", upload_id=uid)
             w.add(version)
             w.flush()
-            written = [0]
-
-            def sink(data: bytes) -> None:
-                n = data.count(b"\n")
-                tables.write_portfolio_rows(w, kind, version.id, written[0], data)
-                written[0] += n
-
+            writer = tables.PortfolioRowWriter(w, kind, version.id)
             try:
-                result = ingest(UploadChunkReader(db, uid), kind, sink=sink, filename=upload.filename,
+                result = ingest(UploadChunkReader(db, uid), kind, sink=writer.write, filename=upload.filename,
                                 content_type=upload.content_type, max_bytes=cfg.max_upload_bytes,
                                 max_errors=cfg.max_report_errors)
             except UploadFormatError as e:
                 raise _Invalid(_file_error_report(e)) from None
+            finally:
+                writer.close()  # ends the COPY either way; a failure rolls the whole transaction back
             if not result.valid:
                 raise _Invalid(result.report)
             report = dict(result.report)

@@ -42,5 +42,5 @@ def readyz():
 @bp.get("/metrics")
 def prometheus():
     cfg = current_app.extensions["provisor.config"]
-    body = metrics.render(current_app.extensions["provisor.db"], cfg.celery_broker_url)
+    body = metrics.render(current_app.extensions["provisor.db"], cfg.celery_broker_url, cfg.broker_key_prefix)
     return Response(body, mimetype="text/plain; version=0.0.4")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import queue
+import threading
 import uuid
 from datetime import date
 
@@ -110,18 +112,79 @@ def result_csv_pages(session, table: ResultTable, month: date, job_id: uuid.UUID
         yield b"".join(line.split(b",", 2)[2] + b"\n" for line in data.splitlines())
 
 
-def write_portfolio_rows(session, kind: PortfolioKind, version_id: uuid.UUID, first_row: int, csv_rows: bytes) -> None:
-    """COPY canonical CSV (kind field order, no header) as rows ``first_row..`` of a version."""
-    if not csv_rows:
-        return
-    # Prefix version_id,row_no to each line without re-parsing the data.
-    lines = csv_rows.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    vid = str(version_id).encode()
-    framed = b"".join(b"%s,%d,%s\n" % (vid, first_row + i, line) for i, line in enumerate(lines))
-    cols = _q(["version_id", "row_no", *kind.field_names])
-    _cursor(session).copy_expert(f"COPY {kind.table} ({cols}) FROM STDIN WITH (FORMAT csv)", io.BytesIO(framed))
+class PortfolioRowWriter:
+    """COPY a version's rows on the session's connection from a thread fed through a bounded queue.
+
+    PostgreSQL parses and inserts one batch in its own process while Python validates the
+    next, so the two costs overlap. Feed canonical CSV (kind field order, no header);
+    ``version_id, row_no`` are prefixed here. Same transaction as the caller's session.
+    """
+
+    def __init__(self, session, kind: PortfolioKind, version_id: uuid.UUID, depth: int = 3):
+        self.vid, self.rows = str(version_id).encode(), 0
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        cols = _q(["version_id", "row_no", *kind.field_names])
+        self.sql = f"COPY {kind.table} ({cols}) FROM STDIN WITH (FORMAT csv)"
+        self.cursor = _cursor(session)
+        self.thread = threading.Thread(target=self._copy, name="provisor-copy", daemon=True)
+        self.thread.start()
+
+    def _copy(self) -> None:
+        try:
+            self.cursor.copy_expert(self.sql, _QueueReader(self.queue), size=1 << 20)
+        except BaseException as e:  # surfaced to the feeding thread
+            self.error = e
+
+    def _put(self, item) -> None:
+        while True:
+            if self.error is not None:
+                raise self.error
+            if not self.thread.is_alive():
+                raise RuntimeError("COPY ended before its input")
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def write(self, csv_rows: bytes) -> None:
+        lines = csv_rows.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        start, vid = self.rows, self.vid
+        self._put(b"".join(b"%s,%d,%s\n" % (vid, start + i, line) for i, line in enumerate(lines)))
+        self.rows += len(lines)
+
+    def close(self) -> int:
+        """Finish the COPY; returns rows written. Raises what the COPY raised."""
+        self._put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.rows
+
+
+class _QueueReader(io.RawIOBase):
+    def __init__(self, q: queue.Queue):
+        self.q, self.buf, self.pos, self.eof = q, b"", 0, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while self.pos >= len(self.buf):
+            if self.eof:
+                return 0
+            item = self.q.get()
+            if item is None:
+                self.eof = True
+                return 0
+            self.buf, self.pos = item, 0
+        n = min(len(b), len(self.buf) - self.pos)
+        b[:n] = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return n
 
 
 def read_portfolio_rows(session, kind: PortfolioKind, version_id: uuid.UUID, start: int, stop: int) -> pd.DataFrame:

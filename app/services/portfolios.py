@@ -9,8 +9,8 @@ from sqlalchemy import select
 from app import audit
 from app.dispatch import INGEST_UPLOAD, QUEUES
 from app.errors import NotFoundError, PayloadTooLargeError, UnprocessableError
-from app.models import Portfolio, PortfolioVersion, Upload, UploadChunk
-from app.persistence import outbox
+from app.models import Portfolio, PortfolioVersion, Upload
+from app.persistence import blobs, outbox
 
 
 def create(session, tenant_id, kind: str, name: str) -> Portfolio:
@@ -73,8 +73,7 @@ def store_upload(session, portfolio: Portfolio, stream, *, filename, content_typ
             raise PayloadTooLargeError(f"upload over the limit of {max_bytes} bytes",
                                        {"file": [f"larger than {max_bytes} bytes"]})
         digest.update(data)
-        session.add(UploadChunk(upload_id=u.id, seq=seq, data=data))
-        session.flush()
+        blobs.write_chunk(session, u.id, seq, data)
         seq += 1
     if size == 0:
         raise UnprocessableError("the upload is empty", {"file": ["empty body"]})

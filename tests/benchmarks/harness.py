@@ -45,7 +45,8 @@ def stack(concurrency: int = 2, **env_extra):
     redis.Redis.from_url(BENCH_REDIS).flushdb()
     env = {"DATABASE_URL": app_role_url(admin_url, "provisor_app"), "DATABASE_ADMIN_URL": admin_url,
            "CELERY_BROKER_URL": BENCH_REDIS, "CELERY_RESULT_BACKEND": BENCH_REDIS, "LOG_LEVEL": "WARNING",
-           "PROVISOR_KIND_MODULES": "tests.support.testkinds,tests.benchmarks.noop_task", **{k: str(v) for k, v in env_extra.items()}}
+           "PROVISOR_KIND_MODULES": "tests.support.testkinds,tests.benchmarks.noop_task",
+           "BROKER_KEY_PREFIX": f"{name}:", **{k: str(v) for k, v in env_extra.items()}}
     app = create_app(Config.from_env(env))
     worker = Worker(env, concurrency=concurrency, name=f"bench{uuid.uuid4().hex[:4]}").start(beat=True)
     try:

@@ -123,3 +123,16 @@ def test_two_columns_for_one_field_in_a_csv():
     report = ingest(io.BytesIO(data), LOANS).report
     assert report["counts"] == {"duplicate_column": 1}
     assert report["errors"][0]["column"] == "EAD"
+
+
+def test_truncated_gzip_is_refused_not_read_as_a_shorter_file():
+    data = gz(csv_bytes(loan_rows(20_000)))
+    with pytest.raises(UploadFormatError, match="corrupt compressed data"):
+        list(iter_batches(io.BytesIO(data[: len(data) // 2]), kind=LOANS))
+
+
+def test_concatenated_gzip_members_are_read_whole():
+    data = csv_bytes(loan_rows(10))
+    cut = data.index(b"\nL6,") + 1
+    (b,) = list(iter_batches(io.BytesIO(gz(data[:cut]) + gz(data[cut:])), kind=LOANS))
+    assert b.num_rows == 10

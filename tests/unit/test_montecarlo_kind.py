@@ -257,3 +257,16 @@ def test_default_plan_sizes_shards_by_work():
     specs = kind.plan(PlanCtx(params, 1))
     assert specs[0]["block_start"] == 0 and specs[-1]["block_stop"] == math.ceil(10_000_000 / mc.BLOCK_PATHS)
     assert all(a["block_stop"] == b["block_start"] for a, b in zip(specs, specs[1:]))
+
+
+def test_single_block_jobs_report_exact_percentiles():
+    body = request(n_paths=3000, steps_per_year=1)
+    _, s = run_job(body, shard_blocks=5)
+    params = kind.prepare(kind.MonteCarloParamsSchema().load(body), Resources(), None)
+    paths = mc.simulate_paths(kind.plan_model(params), 42, 3000)
+    assert s["percentile_method"]["max_relative_error"] == 0.0
+    for i, q in enumerate(mc.PERCENTILE_LEVELS):
+        key = f"p{round(q * 100)}"
+        assert s["percentiles"][key] == [float(np.quantile(paths.wealth[:, y], q)) for y in range(6)]
+        assert s["real_percentiles"][key][-1] == float(np.quantile(paths.wealth_real[:, -1], q))
+        assert s["terminal"][key] == s["percentiles"][key][-1]

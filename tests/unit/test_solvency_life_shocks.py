@@ -173,3 +173,21 @@ def test_custom_shock_sizes():
     assert res["bel_mortality"][1] == pytest.approx(_bel_reference(_pol(1), hand), rel=1e-11)
     up, _ = spot_annual_shocked(a.discount_spot_annual, up_min_abs=0.02)
     assert up[0] == pytest.approx(0.03)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.0, 0.5), st.floats(0.0, 0.9), st.floats(0.0, 0.01))
+def test_property_fused_pass_equals_engine_revaluation(seed, mort, lapse_up, cat):
+    cashflow = pytest.importorskip("workers.engines.life.cashflow")
+    rng = np.random.default_rng(seed)
+    n = 12
+    term = rng.integers(1, 15, n)
+    pol = {"issue_age": rng.integers(20, 70, n), "policy_term_years": term, "policy_count": rng.uniform(0, 20, n),
+           "sum_assured": rng.uniform(0, 1e6, n), "duration_months": rng.integers(0, 12 * term + 2),
+           "monthly_premium": rng.uniform(0, 400, n)}
+    a = _basis(discount_spot_annual=rng.uniform(-0.005, 0.05, rng.integers(1, 30)))
+    shocks = LifeShocks(mortality=mort, lapse_up=lapse_up, catastrophe=cat)
+    res = shocked_bels(pol, a, shocks)
+    for name, a_s in shocked_assumptions(a, shocks).items():
+        ref = cashflow.project_term_monthly(pol, a_s).bel
+        np.testing.assert_allclose(res[f"bel_{name}"], ref, rtol=1e-9, atol=1e-6, err_msg=name)

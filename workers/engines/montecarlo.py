@@ -179,6 +179,8 @@ def _exp_inplace(x, scale_bits, scale):  # pragma: no cover - jitted
     view ``scale`` of the same memory. Arguments outside [-708, 709] are clamped.
     """
     n = x.size
+    if scale_bits.size < n or scale.size < n:
+        raise ValueError("scratch shorter than x")
     for i in range(n):
         xi = min(max(x[i], -708.0), 709.0)
         kf = np.floor(xi * _LOG2E + 0.5)
@@ -217,8 +219,9 @@ def _advance_steps(z, k0, drift, shock, active, weights, infl_mu, infl_sd, fee_f
                   growth, scale_bits, scale):  # pragma: no cover - jitted
     """Advance every path of a block by the ``z.shape[0]`` steps starting at step ``k0``.
 
-    ``z``: (n_sub, n_draw, n_paths) normals; ``growth``/``scale_bits``/``scale``: scratch of
-    shape (n_active * n_paths,) (``scale`` a float64 view of ``scale_bits``). State
+    ``z``: (n_sub, n_draw, n_paths) normals; scratch ``growth`` of shape
+    ((n_active + 1) * n_paths,) and ``scale_bits`` of shape (n_active * n_paths,) with
+    ``scale`` its float64 view. State
     ``wealth``, ``index`` (I_k) and ``dep_step`` (-1 or the depletion step) is updated in place.
     """
     n_sub, n_draw, n_paths = z.shape
@@ -227,45 +230,54 @@ def _advance_steps(z, k0, drift, shock, active, weights, infl_mu, infl_sd, fee_f
     has_infl = n_draw > n_assets
     m = n_active * n_paths
     g = growth[:m]
+    port = growth[m:m + n_paths]
     sb = scale_bits[:m]
     sc = scale[:m]
     for s in range(n_sub):
         k = k0 + s
-        # log-returns r_i = drift_i + sum_j B_ij z_j of the assets held
+        # growth factors e^{r_i}, r_i = drift_i + sum_j B_ij z_j, of the assets held;
+        # whole-array passes so that each loop vectorises
         for a in range(n_active):
             i = active[a]
             d = drift[i]
             off = a * n_paths
+            b0 = shock[i, 0]
             for p in range(n_paths):
-                g[off + p] = d
-            for j in range(n_assets):
+                g[off + p] = d + b0 * z[s, 0, p]
+            for j in range(1, n_assets):
                 b = shock[i, j]
                 if b != 0.0:
                     for p in range(n_paths):
                         g[off + p] += b * z[s, j, p]
         _exp_inplace(g, sb, sc)
+        # portfolio return R = sum_i w_i (e^{r_i} - 1), summed in asset order
+        for p in range(n_paths):
+            port[p] = 0.0
+        for a in range(n_active):
+            w_a = weights[active[a]]
+            off = a * n_paths
+            for p in range(n_paths):
+                port[p] += w_a * (g[off + p] - 1.0)
         c_f = cf_fix[k]
         c_i = cf_idx[k]
         w_f = wd_fix[k]
         w_i = wd_idx[k]
+        # flows, depletion check, growth and fee; branch-free (depleted paths stay at 0)
         for p in range(n_paths):
-            if dep_step[p] >= 0:
-                continue
             i_k = index[p]
             w = wealth[p] + (c_f + c_i * i_k)
             w = w - (w_f + w_i * i_k)
-            if w <= 0.0:
-                dep_step[p] = k
-                wealth[p] = 0.0
-                continue
-            r_port = 0.0
-            for a in range(n_active):
-                r_port += weights[active[a]] * (g[a * n_paths + p] - 1.0)
-            wealth[p] = w * (1.0 + r_port) * fee_factor
+            alive = dep_step[p] < 0
+            dies = alive and w <= 0.0
+            keep = alive and not dies
             if has_infl:
-                index[p] = i_k * (1.0 + (infl_mu + infl_sd * z[s, n_assets, p]))
+                i_next = i_k * (1.0 + (infl_mu + infl_sd * z[s, n_assets, p]))
             else:
-                index[p] = i_k * (1.0 + infl_mu)
+                i_next = i_k * (1.0 + infl_mu)
+            grown = w * (1.0 + port[p]) * fee_factor
+            wealth[p] = grown if keep else 0.0
+            index[p] = i_next if keep else i_k
+            dep_step[p] = k if dies else dep_step[p]
 
 
 @dataclass
@@ -310,7 +322,7 @@ class PathSimulator:
         self.n_draw = model.normals_per_path_step
         self._buffer = np.empty((1, self.n_draw, BLOCK_PATHS), dtype=np.float64)
         n_scratch = max(1, self.active.size) * BLOCK_PATHS
-        self._growth = np.empty(n_scratch, dtype=np.float64)
+        self._growth = np.empty(n_scratch + BLOCK_PATHS, dtype=np.float64)
         self._scale_bits = np.empty(n_scratch, dtype=np.int64)
         self._scale = self._scale_bits.view(np.float64)
 

@@ -5,11 +5,12 @@ Magic bytes win over the declared content type and file name: a file called
 """
 from __future__ import annotations
 
-import gzip
 import io
 import shutil
 import tempfile
 import zlib
+
+import pyarrow as pa
 
 from workers.ingest.errors import UploadFormatError
 
@@ -107,7 +108,7 @@ class LimitedReader(io.RawIOBase):
         else:
             try:
                 chunk = self._raw.read(len(view))
-            except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            except (OSError, EOFError, zlib.error, pa.ArrowException) as exc:
                 raise UploadFormatError(f"corrupt compressed data: {exc}") from exc
             n = len(chunk)
             view[:n] = chunk
@@ -154,7 +155,9 @@ def open_upload(fileobj, *, filename: str | None = None, content_type: str | Non
     head = read_head(fileobj, 4)
     raw = LimitedReader(fileobj, head)  # replay what was peeked
     if head.startswith(MAGIC_GZIP):
-        raw = LimitedReader(gzip.GzipFile(fileobj=io.BufferedReader(raw), mode="rb"))
+        # Arrow's inflater releases the GIL (the reader runs beside validation) and reads
+        # concatenated gzip members like gzip.GzipFile does.
+        raw = LimitedReader(pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), "gzip"))
     inner_head = read_head(raw, 8)
     fmt = detect_format(inner_head, filename, content_type)
     stream = io.BufferedReader(LimitedReader(raw, inner_head, max_bytes), buffer_size=1 << 20)

@@ -15,12 +15,15 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import itertools
+import operator
+import re
 from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from workers.ingest import formats
+from workers.ingest import formats, xlsx
 from workers.ingest.columns import match_columns
 from workers.ingest.errors import UploadFormatError
 from workers.portfolios.base import PortfolioKind
@@ -240,71 +243,207 @@ def _xlsx_text(value) -> str:
 
 
 def iter_xlsx(fileobj, *, batch_rows: int = 100_000, sheet: str | None = None) -> Iterator[pa.RecordBatch]:
-    """Stream one sheet of an XLSX workbook as text columns (openpyxl read-only mode).
+    """Stream one sheet of an XLSX workbook as text columns.
 
     The first non-blank row is the header; blank rows are skipped (so data row
-    numbers count non-blank rows, like the CSV reader's).
+    numbers count non-blank rows, like the CSV reader's). Cell values are those of
+    openpyxl's read-only mode (see :mod:`workers.ingest.xlsx`), rendered by
+    ``_xlsx_text``; the worksheet is streamed, never read whole.
     """
-    import warnings
-    import zipfile
-
-    import openpyxl
-
+    book = xlsx.Workbook(fileobj)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openpyxl warns about styles/extensions it cannot read
-            wb = openpyxl.load_workbook(fileobj, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise UploadFormatError(f"not a readable XLSX workbook: {exc}") from None
-    try:
-        names = wb.sheetnames
+        names = book.sheetnames
         if sheet is None:
             if len(names) != 1:
                 raise UploadFormatError(
                     f"the workbook has {len(names)} sheets ({', '.join(repr(n) for n in names)}); "
                     "upload a workbook with exactly one sheet or choose one with the 'sheet' option")
-            ws = wb[names[0]]
+            name = names[0]
         elif sheet in names:
-            ws = wb[sheet]
+            name = sheet
         else:
             raise UploadFormatError(f"no sheet {sheet!r} in the workbook (sheets: {', '.join(names)})")
-        rows = ws.iter_rows(values_only=True)
-        header = None
-        for values in rows:
-            if any(v is not None and str(v).strip() != "" for v in values):
-                header = values
-                break
-        if header is None:
-            raise UploadFormatError("the file is empty")
-        width = len(header)
-        while width and (header[width - 1] is None or str(header[width - 1]).strip() == ""):
-            width -= 1
-        names_ = [_xlsx_text(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(header[:width])]
-        schema = pa.schema([pa.field(n, pa.string()) for n in names_])
-        cols: list[list[str]] = [[] for _ in range(width)]
-        n = 0
-        done = 0
-        yielded = False
-        for values in rows:
-            if not any(v is not None and (not isinstance(v, str) or v.strip()) for v in values):
-                continue
-            n += 1
-            if len(values) > width and any(v is not None and str(v).strip() for v in values[width:]):
-                raise UploadFormatError(
-                    f"data row {done + n} has values beyond the last header column ({width} columns)",
-                    row=done + n)
-            for j in range(width):
-                cols[j].append(_xlsx_text(values[j]) if j < len(values) else "")
-            if n >= batch_rows:
-                yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in cols], schema=schema)
-                yielded = True
-                done += n
-                n = 0
-                cols = [[] for _ in range(width)]
-        if n or not yielded:
-            yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in cols], schema=schema)
+        yield from _xlsx_batches(book, name, batch_rows)
     finally:
-        wb.close()
+        book.close()
+
+
+_NOT_FLOAT_TEXT = re.compile(r"^[^.eE\n]*$", re.M)  # a line without . e E: not float-looking
+_FLOAT_CHARS = re.compile(r"[.eE]")
+_ITEM = [operator.itemgetter(i) for i in range(5)]
+_BOOL_TEXT = {"1": "true", "0": "false"}
+
+
+class _XlsxText:
+    """Text of raw XLSX cells, as ``_xlsx_text`` of openpyxl's value, one cell or one column at a time."""
+
+    def __init__(self, book: xlsx.Workbook):
+        self.book = book
+        self.cells = xlsx.CellValues(book)
+        self.date_styles = {str(i) for i in self.cells.dates}  # style ids (text) of date/time formats
+        self.sst = None
+
+    def text(self, s: str, t: str, v, inline, col: int, row: int) -> str:
+        if (not t or t == "n") and v and not (s and s in self.date_styles):
+            try:
+                return repr(float(v)) if ("." in v or "e" in v or "E" in v) else str(int(v))
+            except ValueError:
+                pass
+        elif t == "inlineStr":
+            return inline or ""
+        return _xlsx_text(self.cells.value(s, t, v, inline, col, row))
+
+    def column(self, j: int, k: int, cells: list, numbers) -> tuple[list[str], bool] | None:
+        """Texts of column ``j`` of a grid of ``k`` cells per row, and whether none is blank.
+
+        None when a cell names a column other than its position.
+        """
+        col = cells[j::k]
+        if not set(map(_ITEM[0], col)) <= {"", xlsx.col_letters(j)}:
+            return None
+        types = list(map(_ITEM[2], col))
+        vs = list(map(_ITEM[3], col))
+        kind = types[0]
+        if types.count(kind) == len(types):
+            try:
+                if kind in ("", "n") and not (self.date_styles and not self.date_styles.isdisjoint(map(_ITEM[1], col))):
+                    distinct = dict.fromkeys(vs)
+                    if len(distinct) * 2 < len(vs):  # repeated values: convert each once
+                        return list(map(self._number_text(distinct).__getitem__, vs)), "" not in distinct
+                    joined = "\n".join(vs)
+                    if _NOT_FLOAT_TEXT.search(joined) is None:
+                        return list(map(repr, map(float, vs))), True
+                    if _FLOAT_CHARS.search(joined) is None:
+                        return list(map(str, map(int, vs))), True
+                    return list(map(self._number_text(distinct).__getitem__, vs)), "" not in distinct
+                if kind == "s":
+                    if self.sst is None:
+                        self.sst = self.book.shared_strings()
+                    return list(map(self.sst.__getitem__, map(int, vs))), False
+                if kind == "inlineStr":
+                    return list(map(_ITEM[4], col)), False
+                if kind == "b":
+                    return list(map(_BOOL_TEXT.__getitem__, vs)), True
+            except (ValueError, IndexError, KeyError):
+                pass  # a bad cell: go cell by cell for the right value or error
+        text = self.text
+        return [text(s, t, v, i, j, number) for (_, s, t, v, i), number in zip(col, numbers)], False
+
+    @staticmethod
+    def _number_text(out: dict) -> dict[str, str]:
+        """Fill ``out`` (distinct number cell texts) with their texts ("" for an empty cell)."""
+        for v in out:
+            out[v] = (repr(float(v)) if ("." in v or "e" in v or "E" in v) else str(int(v))) if v else ""
+        return out
+
+
+def _xlsx_batches(book: xlsx.Workbook, name: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    conv = _XlsxText(book)
+    chunks = xlsx.raw_chunks(book, name)
+    header = None
+    expect = 1  # openpyxl drops rows numbered below an earlier row
+    rest = None
+    for kind, payload in chunks:
+        rows = xlsx.grid_rows(payload) if kind == "grid" else payload
+        for at, (number, row) in enumerate(rows):
+            if header is not None:
+                break
+            if number < expect:
+                continue
+            expect = number + 1
+            values: dict[int, object] = {}
+            col = -1
+            for letters, s, t, v, inline in row:
+                col = xlsx.col_index(letters) if letters else col + 1
+                values[col] = conv.cells.value(s, t, v, inline, col, number)
+            if any(v is not None and str(v).strip() != "" for v in values.values()):
+                header = [values.get(i) for i in range(max(values) + 1)]
+                if kind == "grid":
+                    numbers, k, cells = payload
+                    rest = ("grid", (numbers[at + 1:], k, cells[(at + 1) * k:])) if at + 1 < len(numbers) else None
+                else:
+                    rest = ("rows", rows[at + 1:])
+        if header is not None:
+            break
+    if header is None:
+        raise UploadFormatError("the file is empty")
+    width = len(header)
+    while width and (header[width - 1] is None or str(header[width - 1]).strip() == ""):
+        width -= 1
+    names_ = [_xlsx_text(h).strip() if h is not None else f"column_{i + 1}" for i, h in enumerate(header[:width])]
+    schema = pa.schema([pa.field(n, pa.string()) for n in names_])
+    pending: list[list[str]] = [[] for _ in range(width)]
+    state = {"kept": 0, "expect": expect}
+
+    def row_path(rows) -> list[list[str]]:
+        """Columns of the non-blank rows of a list of raw rows, cell by cell."""
+        out = []
+        blank = [""] * width
+        expect = state["expect"]
+        text = conv.text
+        for number, row in rows:
+            if number < expect:
+                continue
+            expect = number + 1
+            vals = blank[:]
+            col = -1
+            for letters, s, t, v, inline in row:
+                col = xlsx.col_index(letters) if letters else col + 1
+                txt = text(s, t, v, inline, col, number)
+                if col < width:
+                    vals[col] = txt
+                elif txt.strip():
+                    r = state["kept"] + len(out) + 1
+                    raise UploadFormatError(
+                        f"data row {r} has values beyond the last header column ({width} columns)", row=r)
+            if "".join(vals).strip():
+                out.append(vals)
+        state["expect"] = expect
+        state["kept"] += len(out)
+        return [list(c) for c in zip(*out)] if out else [[] for _ in range(width)]
+
+    def grid_path(grid) -> list[list[str]] | None:
+        numbers, k, cells = grid
+        if numbers[0] < state["expect"] or (isinstance(numbers, list) and any(
+                b <= a for a, b in zip(numbers, numbers[1:]))):
+            return None
+        cols, full = [], False
+        for j in range(k):
+            got = conv.column(j, k, cells, numbers)
+            if got is None:
+                return None
+            texts, nonblank = got
+            if j < width:
+                cols.append(texts)
+                full = full or nonblank
+            elif "".join(texts).strip():
+                return None  # the row path finds the row and raises
+        n = len(numbers)
+        cols += [[""] * n for _ in range(width - len(cols))]
+        if not full:
+            keep = [i for i, r in enumerate(zip(*cols)) if "".join(r).strip()]
+            if len(keep) < n:
+                cols = [[c[i] for i in keep] for c in cols]
+        state["expect"] = numbers[-1] + 1
+        state["kept"] += len(cols[0]) if cols else 0
+        return cols
+
+    def batch(cols) -> pa.RecordBatch:
+        return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in cols], schema=schema)
+
+    yielded = False
+    for kind, payload in itertools.chain([rest] if rest is not None else [], chunks):
+        cols = grid_path(payload) if kind == "grid" else None
+        if cols is None:
+            cols = row_path(xlsx.grid_rows(payload) if kind == "grid" else payload)
+        for p, c in zip(pending, cols):
+            p.extend(c)
+        while len(pending[0]) >= batch_rows:
+            yield batch([p[:batch_rows] for p in pending])
+            yielded = True
+            pending = [p[batch_rows:] for p in pending]
+    if pending[0] or not yielded:
+        yield batch(pending)
 
 
 # --- Parquet ------------------------------------------------------------------------

@@ -208,12 +208,13 @@ def check_ages(policies: Mapping[str, np.ndarray], q_select: np.ndarray, min_age
     """Indices of policies whose attained ages leave the mortality table (life.md A: a 422).
 
     Ages looked up run from ``issue_age + duration_months // 12`` to
-    ``issue_age + policy_term_years - 1`` (no lookup in the maturity month).
+    ``issue_age + policy_term_years - 1`` for policies before maturity (no lookup in
+    the maturity month nor after it).
     """
     age, term, _, _, dm0, _ = _policy_arrays(policies)
-    live = 12 * term - dm0 >= 0
+    live = 12 * term - dm0 > 0
     lo = age + dm0 // 12
-    hi = age + np.maximum(term - 1, dm0 // 12)
+    hi = age + term - 1
     max_age = min_age + q_select.shape[0] - 1
     return np.flatnonzero(live & ((lo < min_age) | (hi > max_age)))
 
@@ -251,6 +252,11 @@ def shocked_bels(policies: Mapping[str, np.ndarray], a, shocks: LifeShocks = Lif
     ValueError
         A policy's attained age leaves the mortality table.
     """
+    neutral = dict(q_multiplier=1.0, q_add_first_year=0.0, lapse_multiplier=1.0, lapse_floor_drop=None,
+                   expense_multiplier=1.0, expense_inflation_add=0.0)
+    shocked = [k for k, v in neutral.items() if getattr(a, k, v) != v]
+    if shocked:
+        raise ValueError(f"the base basis must be unshocked (got {', '.join(shocked)})")
     age, term, count, sa, dm0, prem = _policy_arrays(policies)
     q_sel = np.ascontiguousarray(a.q_select, dtype=np.float64)
     bad = check_ages(policies, q_sel, int(a.min_age))
