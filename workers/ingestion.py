@@ -93,7 +93,7 @@ def ingest_upload(upload_id: str) -> None:
             try:
                 result = ingest(UploadChunkReader(db, uid), kind, sink=writer.write, filename=upload.filename,
                                 content_type=upload.content_type, max_bytes=cfg.max_upload_bytes,
-                                max_errors=cfg.max_report_errors)
+                                max_errors=cfg.max_report_errors, row_numbers=True)
             except UploadFormatError as e:
                 raise _Invalid(_file_error_report(e)) from None
             finally:

@@ -116,17 +116,17 @@ class PortfolioRowWriter:
     """COPY a version's rows on the session's connection from a thread fed through a bounded queue.
 
     PostgreSQL parses and inserts one batch in its own process while Python validates the
-    next, so the two costs overlap. Feed canonical CSV (kind field order, no header);
-    ``version_id, row_no`` are prefixed here. Same transaction as the caller's session.
+    next, so the two costs overlap. Feed canonical CSV with row numbers
+    (``encode_copy_csv(..., first_row_no=…)``); ``version_id`` comes from a transaction-local
+    setting the column defaults to. Same transaction as the caller's session.
     """
 
     def __init__(self, session, kind: PortfolioKind, version_id: uuid.UUID, depth: int = 3):
-        self.vid, self.rows = str(version_id).encode(), 0
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.error: BaseException | None = None
-        cols = _q(["version_id", "row_no", *kind.field_names])
-        self.sql = f"COPY {kind.table} ({cols}) FROM STDIN WITH (FORMAT csv)"
+        self.sql = f"COPY {kind.table} ({_q(['row_no', *kind.field_names])}) FROM STDIN WITH (FORMAT csv)"
         self.cursor = _cursor(session)
+        self.cursor.execute("SELECT set_config('provisor.version_id', %s, true)", (str(version_id),))
         self.thread = threading.Thread(target=self._copy, name="provisor-copy", daemon=True)
         self.thread.start()
 
@@ -149,20 +149,14 @@ class PortfolioRowWriter:
                 continue
 
     def write(self, csv_rows: bytes) -> None:
-        lines = csv_rows.split(b"\n")
-        if lines and lines[-1] == b"":
-            lines.pop()
-        start, vid = self.rows, self.vid
-        self._put(b"".join(b"%s,%d,%s\n" % (vid, start + i, line) for i, line in enumerate(lines)))
-        self.rows += len(lines)
+        self._put(csv_rows)
 
-    def close(self) -> int:
-        """Finish the COPY; returns rows written. Raises what the COPY raised."""
+    def close(self) -> None:
+        """Finish the COPY; raises what the COPY raised."""
         self._put(None)
         self.thread.join()
         if self.error is not None:
             raise self.error
-        return self.rows
 
 
 class _QueueReader(io.RawIOBase):

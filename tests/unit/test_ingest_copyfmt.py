@@ -98,3 +98,12 @@ def test_large_table_is_split_internally_without_changing_bytes():
     data = encode_copy_csv(t, KIND)
     assert data.count(b"\n") == n
     assert data.startswith(b"k,0.0,0,f\nk,1.0,1,f\n") and data.endswith(b"k,599999.0,599999,f\n")
+
+
+def test_row_numbers_lead_each_line_and_continue_across_pieces():
+    t = table(["a", "b", "c"], [1.0, 2.5, None], [1, 2, 3], [True, False, True])
+    plain = encode_copy_csv(t, KIND).splitlines()
+    numbered = encode_copy_csv(t, KIND, first_row_no=7).splitlines()
+    assert numbered == [f"{7 + i},".encode() + line for i, line in enumerate(plain)]
+    split = encode_copy_csv(t.slice(0, 2), KIND, first_row_no=0) + encode_copy_csv(t.slice(2), KIND, first_row_no=2)
+    assert split == encode_copy_csv(t, KIND, first_row_no=0)

@@ -231,6 +231,9 @@ def test_column_wise_path_edge_cases_match_openpyxl():
             ws.append([dt.datetime(2020, 1, 1) + dt.timedelta(days=i, seconds=i), i])
     got = assert_same(book({"S": []}, setup=setup))
     assert got[0].to_pydict()["when"][1] == "2020-01-02T00:00:01"
+    rows = [["name", "n", "ok"]] + [[f"s{i % 5} & <{i % 3}>", i, i % 2 == 0] for i in range(n)]
+    got = assert_same(book({"S": rows}), batch_rows=100)  # shared strings, every cell present
+    assert got[0].to_pydict()["name"][:2] == ["s0 & <0>", "s1 & <1>"]
 
 
 def test_blank_rows_in_dense_chunks_are_skipped():

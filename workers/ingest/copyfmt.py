@@ -14,7 +14,10 @@ upload format (CSV, XLSX, Parquet, inline JSON) or chunking:
   or is COPY's end-of-data marker ``\\.``;
 * float8 as Python ``repr`` (shortest text that round-trips: ``0.1``,
   ``1.0``, ``1e-05``, ``1e+16``);
-* int8 in decimal; bool as ``t``/``f``.
+* int8 in decimal; bool as ``t``/``f``;
+* when the ingestion stores a version, each line starts with its 0-based
+  ``row_no`` (``encode_copy_csv(..., first_row_no=…)``), so the bytes COPY'd
+  and the bytes hashed are the same and no per-line work is left to Python.
 """
 from __future__ import annotations
 
@@ -90,7 +93,7 @@ def _cell_text(values: pa.Array, dtype: str) -> pa.Array:
     return _text_column(values)
 
 
-def encode_copy_csv(table: pa.Table, kind: PortfolioKind) -> bytes:
+def encode_copy_csv(table: pa.Table, kind: PortfolioKind, first_row_no: int | None = None) -> bytes:
     """The canonical COPY text of a normalised table (see module docstring).
 
     Parameters
@@ -99,6 +102,9 @@ def encode_copy_csv(table: pa.Table, kind: PortfolioKind) -> bytes:
         As returned by :meth:`workers.ingest.validate.Validator.feed`:
         one column per field of ``kind``.
     kind : PortfolioKind
+    first_row_no : int, optional
+        When given, every line starts with its row number (``first_row_no``,
+        ``first_row_no + 1``, …): the ``row_no`` column of the typed table.
 
     Returns
     -------
@@ -111,6 +117,9 @@ def encode_copy_csv(table: pa.Table, kind: PortfolioKind) -> bytes:
     for start in range(0, table.num_rows, _ROWS_PER_PIECE):
         piece = table.slice(start, _ROWS_PER_PIECE)
         cols = [_cell_text(piece.column(f.name).combine_chunks(), f.dtype) for f in kind.fields]
+        if first_row_no is not None:
+            lo = first_row_no + start
+            cols.insert(0, pc.cast(pa.array(np.arange(lo, lo + piece.num_rows, dtype=np.int64)), pa.string()))
         cols[-1] = pc.binary_join_element_wise(cols[-1], "\n", "", options=join)  # the line end, cheaply
         lines = pc.binary_join_element_wise(*cols, ",", options=join)
         out.append(_string_bytes(lines))

@@ -77,7 +77,8 @@ def _prefetch(it: Iterator, depth: int = 2) -> Iterator:
 def ingest(fileobj, kind: PortfolioKind, *, sink: Callable[[bytes], object] | None = None,
            filename: str | None = None, content_type: str | None = None, max_bytes: int | None = None,
            max_errors: int = 100, batch_rows: int = 100_000, delimiter: str | None = None,
-           encoding: str = "utf-8", sheet: str | None = None, threads: int | None = None) -> IngestResult:
+           encoding: str = "utf-8", sheet: str | None = None, threads: int | None = None,
+           row_numbers: bool = False) -> IngestResult:
     """Parse, validate and encode an upload, handing COPY text to ``sink`` chunk by chunk.
 
     ``sink`` receives the canonical ``COPY <kind.table> (<kind.field_names>) FROM STDIN
@@ -88,6 +89,9 @@ def ingest(fileobj, kind: PortfolioKind, *, sink: Callable[[bytes], object] | No
 
     Parameters
     ----------
+    row_numbers : bool
+        Start every line with its 0-based row number (see :mod:`workers.ingest.copyfmt`);
+        the hash then covers the numbered lines.
     threads : int, optional
         0 runs everything on the calling thread; otherwise reading runs one chunk
         ahead in a thread and encoding in ``threads`` worker threads (default: 1 on a
@@ -115,18 +119,20 @@ def ingest(fileobj, kind: PortfolioKind, *, sink: Callable[[bytes], object] | No
     if threads <= 0:
         for batch in batches:
             table = validator.feed(batch, first_row)
+            row_no = first_row - 1 if row_numbers else None
             first_row += batch.num_rows
             if validator.error_count == 0 and table.num_rows:
-                emit(encode_copy_csv(table, kind))
+                emit(encode_copy_csv(table, kind, row_no))
     else:
         pending: deque = deque()
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest-encode") as pool:
             try:
                 for batch in _prefetch(batches):
                     table = validator.feed(batch, first_row)
+                    row_no = first_row - 1 if row_numbers else None
                     first_row += batch.num_rows
                     if validator.error_count == 0 and table.num_rows:
-                        pending.append(pool.submit(encode_copy_csv, table, kind))
+                        pending.append(pool.submit(encode_copy_csv, table, kind, row_no))
                     while pending and (pending[0].done() or len(pending) > threads + 1):
                         emit(pending.popleft().result())
                 while pending:
