@@ -78,11 +78,34 @@ def test_audit_append_only_even_for_the_owner(database, tenant):
     eng.dispose()
 
 
-def test_audit_chain_verifies_and_detects_tampering(app, tenant):
+def test_audit_chain_verifies_and_detects_tampering(app, database, tenant):
+    """Even the owner, who can switch the trigger off, cannot rewrite history unnoticed."""
+    from sqlalchemy import create_engine, pool
+
     from app import audit
 
     with app.extensions["provisor.db"].session() as s:
         assert audit.verify(s, tenant.id) == []
+    owner = create_engine(database[0], poolclass=pool.NullPool)
+
+    def rewrite(action):
+        with owner.begin() as c:
+            c.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+            c.execute(text("UPDATE audit_events SET after = CAST(:a AS jsonb) WHERE tenant_id = :t "
+                           "AND action = 'tenant.created'"), {"a": action, "t": tenant.id})
+            c.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
+
+    with owner.connect() as c:
+        original = c.execute(text("SELECT after::text FROM audit_events WHERE tenant_id = :t AND "
+                                  "action = 'tenant.created'"), {"t": tenant.id}).scalar()
+    rewrite('{"code": "forged"}')
+    try:
+        with app.extensions["provisor.db"].session() as s:
+            problems = audit.verify(s, tenant.id)
+        assert len(problems) == 1 and "hash mismatch" in problems[0]
+    finally:
+        rewrite(original)
+        owner.dispose()
 
 
 def test_committed_job_runs_once_broker_is_back(database, config, client, tenant, worker):
