@@ -130,12 +130,29 @@ def demo_montecarlo(api: Api) -> None:
     print("  median wealth by year: " + ", ".join(f"y{y}: {v:,.0f}" for y, v in enumerate(median) if y % 5 == 4))
 
 
-def _start_worker() -> subprocess.Popen:
+def _migrate_servers() -> None:
+    """With servers configured, bring the schema to head and use the non-superuser app role."""
+    from app.config import Config
+    from app.db import app_role_url, normalise_url
+    from app.dbsetup import upgrade
+
+    cfg = Config.from_env()
+    admin = normalise_url(cfg.database_admin_url or cfg.database_url)
+    upgrade(admin, cfg.app_db_role)
+    if not os.environ.get("DATABASE_ADMIN_URL"):
+        os.environ["DATABASE_ADMIN_URL"] = admin
+        os.environ["DATABASE_URL"] = app_role_url(admin, cfg.app_db_role)
+
+
+def _start_worker(celery) -> subprocess.Popen:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-B",
                              "-Q", "ingest,compute,finalize", "-c", "2", "--loglevel", "WARNING",
                              "-s", "/tmp/provisor-demo-beat"], cwd=root, start_new_session=True)
-    time.sleep(3)
+    deadline = time.monotonic() + 60
+    while not celery.control.ping(timeout=1.0):  # answers once it consumes
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the Celery worker did not start")
     return proc
 
 
@@ -144,6 +161,8 @@ def main(args) -> int:
     from app.services.tenants import create_key, create_tenant
 
     os.environ.setdefault("LOG_LEVEL", "WARNING")  # the demo prints its own story
+    if os.environ.get("DATABASE_URL"):
+        _migrate_servers()
     app = create_app()
     cfg = app.extensions["provisor.config"]
     mode = "PostgreSQL + Redis + Celery worker" if cfg.uses_celery else "embedded PostgreSQL + local executor"
@@ -155,7 +174,7 @@ def main(args) -> int:
                                             "audit:read"])
         api = Api(app, key)
         if cfg.uses_celery:
-            runner, stop = _start_worker(), None
+            runner, stop = _start_worker(app.extensions["celery"]), None
         else:
             from workers.executors import LocalExecutor
 

@@ -42,7 +42,7 @@ def test_million_rows_round_trip_in_three_formats(client, tenant, worker, db, mi
     assert len({v["content_sha256"] for v in versions}) == 1
     with db.session() as s:
         counts = s.execute(text("SELECT version_id, count(*), count(DISTINCT loan_id), max(row_no) FROM "
-                                "portfolio_loans WHERE version_id = ANY(:v) GROUP BY version_id"),
+                                "portfolio_loans WHERE version_id = ANY(CAST(:v AS uuid[])) GROUP BY version_id"),
                            {"v": [v["id"] for v in versions]}).all()
     assert len(counts) == 3 and all(c[1] == c[2] == N and c[3] == N - 1 for c in counts)
     # The stored rows hash back to the version's content hash (computed independently here from the table).
