@@ -145,6 +145,18 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+@pytest.fixture()
+def cma(client, tenant):
+    """A two-asset capital market assumption set of the test's tenant."""
+    body = {"name": "test view", "effective_date": "2026-01-01", "source": "test", "methodology": "test",
+            "asset_classes": [{"name": "equity", "expected_return": 0.07, "volatility": 0.16},
+                              {"name": "bonds", "expected_return": 0.03, "volatility": 0.05}],
+            "correlation": [[1, 0.2], [0.2, 1]], "inflation": {"mean": 0.02, "volatility": 0.01}}
+    r = client.post("/api/v1/cmas", json=body, headers=tenant.headers)
+    assert r.status_code == 201, r.get_json()
+    return r.get_json()
+
+
 class Worker:
     """A real ``celery worker`` subprocess (with embedded beat for the reaper)."""
 

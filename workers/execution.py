@@ -25,7 +25,7 @@ from app.persistence import outbox, partitions, tables
 from app.services.jobs import job_audit_view
 from app.services.resources import create as create_resource
 from workers.kinds import registry
-from workers.kinds.base import InputError
+from workers.kinds.base import InputError, NextRound
 from workers.portfolios import registry as portfolio_kinds
 from workers.portfolios.frames import coerce
 
@@ -302,6 +302,9 @@ def finalize_job(job_id: str) -> None:
                                job.created_month)
     try:
         summary = kind.finalize(ctx)
+        if isinstance(summary, NextRound):
+            _start_round(db, jid, summary.specs)
+            return
         rows_sha = _rows_sha256(db, kind, ctx._month, jid)
     except InputError as e:
         with db.session() as s:
@@ -324,6 +327,21 @@ def finalize_job(job_id: str) -> None:
         audit.record(s, tenant_id=job.tenant_id, action="job.succeeded", entity_type="job", entity_id=job.id,
                      before=before, after=job_audit_view(job), actor=SYSTEM)
     
+
+def _start_round(db, jid: uuid.UUID, specs: list[dict]) -> None:
+    """More shards for a running job; the counter fan-in calls finalize again when they are done."""
+    with db.session() as s:
+        job = s.get(Job, jid, with_for_update=True)
+        if job.status != "running" or job.shards_done < job.shards_total:
+            return  # a duplicate finalize already started the round
+        now, first = _now(), job.shards_total
+        for i, spec in enumerate(specs):
+            s.add(JobShard(job_id=jid, shard_no=first + i, status="queued", spec=spec, sent_at=now))
+        job.shards_total, job.updated_at = first + len(specs), now
+        s.flush()
+        for i in range(len(specs)):
+            outbox.enqueue(s, RUN_SHARD, [str(jid), first + i], QUEUES[RUN_SHARD])
+
 
 def _rename_published(summary, provisional: str, final: str) -> None:
     """Published resources get their id on insert; swap the provisional id the kind saw."""

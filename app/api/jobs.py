@@ -163,7 +163,7 @@ def get_job(job_id):
 def cancel_job(job_id):
     """Ask a job to stop; shards stop at their next check. A finished job is returned unchanged."""
     with db().session() as s:
-        job = job_service.cancel(s, tenant_id(), job_id)
+        job_service.cancel(s, tenant_id(), job_id)
     with db().session() as s:
         return _job_response(job_service.get(s, tenant_id(), job_id), 202, s)
 

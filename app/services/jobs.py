@@ -13,6 +13,7 @@ from app.canonical import sha256_json
 from app.dispatch import PLAN_JOB, QUEUES
 from app.errors import ConflictError, NotFoundError, PayloadTooLargeError, UnprocessableError
 from app.models import TERMINAL_STATUSES, Job, Portfolio, PortfolioVersion
+from app.services.ownership import owned
 from app.persistence import outbox, partitions
 from app.services.resources import TenantResources
 from workers.kinds import registry
@@ -152,14 +153,7 @@ def _insert(session, tenant_id, key_id, kind, params, inputs, portfolio, version
 
 
 def get(session, tenant_id, job_id) -> Job:
-    try:
-        jid = uuid.UUID(str(job_id))
-    except ValueError:
-        raise NotFoundError(f"no job {job_id}") from None
-    job = session.scalar(select(Job).where(Job.id == jid, Job.tenant_id == tenant_id))
-    if job is None:
-        raise NotFoundError(f"no job {job_id}")
-    return job
+    return owned(session, Job, tenant_id, job_id, "job")
 
 
 def list_(session, tenant_id, *, status=None, kind=None, limit=50, after=None) -> list[Job]:

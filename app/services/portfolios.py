@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from app import audit
 from app.dispatch import INGEST_UPLOAD, QUEUES
-from app.errors import NotFoundError, PayloadTooLargeError, UnprocessableError
+from app.errors import PayloadTooLargeError, UnprocessableError
 from app.models import Portfolio, PortfolioVersion, Upload
+from app.services.ownership import owned
 from app.persistence import blobs, outbox
 
 
@@ -23,14 +24,7 @@ def create(session, tenant_id, kind: str, name: str) -> Portfolio:
 
 
 def get(session, tenant_id, portfolio_id) -> Portfolio:
-    try:
-        pid = uuid.UUID(str(portfolio_id))
-    except ValueError:
-        raise NotFoundError(f"no portfolio {portfolio_id}") from None
-    p = session.scalar(select(Portfolio).where(Portfolio.id == pid, Portfolio.tenant_id == tenant_id))
-    if p is None:
-        raise NotFoundError(f"no portfolio {portfolio_id}")
-    return p
+    return owned(session, Portfolio, tenant_id, portfolio_id, "portfolio")
 
 
 def versions(session, portfolio_id) -> list[PortfolioVersion]:
@@ -44,15 +38,8 @@ def uploads(session, portfolio_id, limit=20) -> list[Upload]:
 
 
 def get_upload(session, tenant_id, portfolio_id, upload_id) -> Upload:
-    try:
-        uid = uuid.UUID(str(upload_id))
-    except ValueError:
-        raise NotFoundError(f"no upload {upload_id}") from None
-    u = session.scalar(select(Upload).where(Upload.id == uid, Upload.tenant_id == tenant_id,
-                                            Upload.portfolio_id == uuid.UUID(str(portfolio_id))))
-    if u is None:
-        raise NotFoundError(f"no upload {upload_id}")
-    return u
+    portfolio = get(session, tenant_id, portfolio_id)
+    return owned(session, Upload, tenant_id, upload_id, "upload", Upload.portfolio_id == portfolio.id)
 
 
 def store_upload(session, portfolio: Portfolio, stream, *, filename, content_type, max_bytes: int,

@@ -7,6 +7,7 @@ from sqlalchemy import func, select, text
 
 from app.canonical import sha256_json
 from app.errors import NotFoundError
+from app.services.ownership import owned
 from app.models import Resource
 from workers.kinds.base import InputError
 
@@ -29,15 +30,7 @@ def create(session, tenant_id: uuid.UUID, rtype: str, name: str, content: dict, 
 
 
 def get(session, tenant_id: uuid.UUID, rtype: str, resource_id) -> Resource:
-    try:
-        rid = uuid.UUID(str(resource_id))
-    except ValueError:
-        raise NotFoundError(f"no {rtype} with id {resource_id!r}") from None
-    r = session.scalar(select(Resource).where(Resource.id == rid, Resource.tenant_id == tenant_id,
-                                              Resource.type == rtype))
-    if r is None:
-        raise NotFoundError(f"no {rtype} with id {resource_id}")
-    return r
+    return owned(session, Resource, tenant_id, resource_id, rtype, Resource.type == rtype)
 
 
 def list_(session, tenant_id: uuid.UUID, rtype: str, limit: int = 100) -> list[Resource]:

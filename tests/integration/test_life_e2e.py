@@ -1,8 +1,7 @@
 """Life, Solvency II, IFRS 17 and portfolio models through the API and a real worker."""
 import numpy as np
 
-from tests.conftest import wait_for
-from tests.integration.test_kinds_e2e import _mc_body, _records, cma, run  # noqa: F401  (cma is a fixture)
+from tests.integration.test_kinds_e2e import _mc_body, _records, run
 from workers.demo import generate_policies
 
 

@@ -47,3 +47,14 @@ def test_engines_import_no_framework():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert name.split(".")[0] not in banned, f"{path} imports {name}"
+
+
+def test_readme_documents_every_column_and_alias():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for kind in PORTFOLIO_KINDS.values():
+        for f in kind.fields:
+            assert f"| `{f.name}` |" in readme, f.name
+            for alias in f.aliases:
+                assert f"`{alias}`" in readme, alias

@@ -115,13 +115,24 @@ class FinalizeContext(Protocol):
 
 
 @dataclass(frozen=True)
+class NextRound:
+    """What ``finalize`` returns to run more shards before the job ends (e.g. an exact refinement).
+
+    The core adds one shard per spec; ``finalize`` is called again once they are done, with every
+    shard's partial in ``ctx.partials`` (a kind marks its later-round partials to tell them apart).
+    """
+
+    specs: list[dict]
+
+
+@dataclass(frozen=True)
 class JobKind:
     name: str
     engine_version: str
     params_schema: type[marshmallow.Schema]
     plan: Callable[[PlanContext], list[dict]]
     run_shard: Callable[[ShardContext], ShardOutput]
-    finalize: Callable[[FinalizeContext], dict]
+    finalize: Callable[[FinalizeContext], "dict | NextRound"]
     # Name of the portfolio kind (and inline ``inputs`` key) the job reads, e.g. "loans".
     input_kind: str | None = None
     # Whether a portfolio or inline inputs must be given (False: optional or none).

@@ -23,20 +23,25 @@ counts are integers. The summary is therefore identical, to the last digit, for 
 
 Percentiles (fan chart and terminal)
 ------------------------------------
-Exact percentiles of 10 million paths would need every value in one place. Instead each
-shard returns, for every year end and for nominal and real wealth, a histogram over
-order-preserving log buckets of the float64 bit pattern keeping
-``HIST_MANTISSA_BITS = 8`` mantissa bits (:func:`workers.engines.montecarlo.hist_bucket`):
-a bucket spans a relative width of at most ``2**-8``, and the reported percentile uses
-numpy's ``linear`` rule on the bucket midpoints. Bound (tested): every reported
-percentile is within **relative 2**-9 ≈ 0.195 %** of the exact percentile of the
-simulated paths (zero wealth, i.e. depleted paths, is exact). Partials hold only
-non-empty buckets (deltas and counts, zlib + base64), so their size is bounded by the
-spread of wealth, not by ``n_paths``: about 150 kB per shard for the spec's example plan
-over 40 years (about 37 MB of partials for 10 million paths in 245 shards).
-Jobs of at most one block (``n_paths <= 8192``, necessarily one shard) report exact
-percentiles instead (``percentile_method.max_relative_error == 0``). Means, standard
-deviations, shortfalls and the success probability are always exact (not histogram based).
+Exact percentiles would need every value in one place. Instead each shard returns, for
+every year end and for nominal and real wealth, a histogram over order-preserving log
+buckets of the float64 bit pattern keeping ``HIST_MANTISSA_BITS = 8`` mantissa bits
+(:func:`workers.engines.montecarlo.hist_bucket`). Partials hold only non-empty buckets
+(deltas and counts, zlib + base64): about 150 kB per shard for the spec's example plan.
+
+* ``n_paths <= EXACT_MAX_PATHS`` (1 000 000): **exact**. ``finalize`` finds, for every
+  (series, year, percentile), the buckets holding the two order statistics numpy's
+  ``linear`` rule needs, and returns a :class:`NextRound` whose shards re-simulate the same
+  blocks (deterministic per block) and return only the values inside those buckets. The
+  order statistics are then picked exactly and interpolated operation for operation as
+  ``np.quantile`` does (tested for equality). Costs one more simulation pass.
+* Larger (very large) runs: the histogram alone, numpy's ``linear`` rule on bucket
+  midpoints. Bound (tested): within **relative 2**-9 ≈ 0.195 %** of the exact percentile
+  (zero wealth, i.e. depleted paths, is exact); memory stays bounded by the shard size.
+* A job of one block (``n_paths <= 8192``) is one shard and computes them directly.
+
+``percentile_method`` in the summary says which applied (``max_relative_error`` 0 when exact).
+Means, standard deviations, shortfalls and the success probability are always exact.
 
 Outputs (``finalize``)
 ----------------------
@@ -58,7 +63,7 @@ import numpy as np
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from workers.engines import montecarlo as mc
-from workers.kinds.base import InputError, JobKind, PlanContext, ShardContext, ShardOutput, json_safe
+from workers.kinds.base import InputError, JobKind, NextRound, PlanContext, ShardContext, ShardOutput, json_safe
 from workers.kinds.cma import CMASchema, PortfolioModelSchema, unknown_assets, weight_problems
 from workers.kinds.registry import register
 
@@ -267,8 +272,64 @@ def _year_hist(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq.astype(np.int64), counts.astype(np.int64)
 
 
+# Exact percentiles up to this many paths (a second, refining round); above it the histogram.
+EXACT_MAX_PATHS = 1_000_000
+
+
+def _floats_encode(x: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(x, dtype="<f8").tobytes()).decode()
+
+
+def _floats_decode(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f8")
+
+
+def _order_stat_ranks(n: int, q: float) -> tuple[int, int, float]:
+    """numpy's 'linear' rule: ranks (0-based) of the two order statistics and the weight."""
+    vi = np.float64(n - 1) * np.float64(q)
+    if vi >= n - 1:
+        return n - 1, n - 1, 0.0
+    lo = int(np.floor(vi))
+    return lo, lo + 1, float(vi - np.float64(lo))
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    """numpy's ``_lerp``, operation for operation, so the result equals ``np.quantile`` exactly."""
+    a, b, t = np.float64(a), np.float64(b), np.float64(t)
+    diff = b - a
+    return float(b - diff * (1 - t)) if t >= 0.5 else float(a + diff * t)
+
+
+def _bucket_of_rank(cum: np.ndarray, buckets: np.ndarray, rank: int) -> tuple[int, int]:
+    """(bucket holding the ``rank``-th smallest value, its rank within that bucket)."""
+    i = int(np.searchsorted(cum, rank, side="right"))
+    return int(buckets[i]), rank - (int(cum[i - 1]) if i else 0)
+
+
+def _refine_shard(ctx: ShardContext, params: dict) -> ShardOutput:
+    """Round 2: re-simulate the blocks and keep only the values inside the target buckets."""
+    sim = mc.PathSimulator(plan_model(params))
+    n_paths = int(params["n_paths"])
+    targets = ctx.spec["refine"]
+    found = {series: [[] for _ in years] for series, years in targets.items()}
+    for b in range(int(ctx.spec["block_start"]), int(ctx.spec["block_stop"])):
+        if ctx.cancelled():
+            return ShardOutput(rows=None, partial={"cancelled": True, "refine": True})
+        res = sim.simulate_block(int(ctx.seed), b, mc.block_paths(n_paths, b))
+        for series, wealth in (("nominal", res.wealth), ("real", res.wealth_real)):
+            for y, wanted in enumerate(targets[series]):
+                values = wealth[:, y]
+                keep = np.isin(mc.hist_bucket(values, HIST_MANTISSA_BITS), np.asarray(wanted, dtype=np.int64))
+                found[series][y].append(values[keep])
+    partial = {"refine": {series: [_floats_encode(np.concatenate(chunks) if chunks else np.empty(0))
+                                   for chunks in years] for series, years in found.items()}}
+    return ShardOutput(rows=None, partial=partial)
+
+
 def run_shard(ctx: ShardContext) -> ShardOutput:
     params = ctx.params
+    if "refine" in ctx.spec:
+        return _refine_shard(ctx, params)
     if ctx.seed is None:
         raise InputError("montecarlo needs a seed (the server chooses one when the client gives none)")
     model = plan_model(params)
@@ -344,9 +405,48 @@ def _combine_moments(blocks: list[dict], key: str) -> tuple[float, float]:
 
 
 
-def finalize(ctx) -> dict:
+def _exact_from_refined(merged: tuple[np.ndarray, np.ndarray], values: np.ndarray, n: int, levels) -> list[float]:
+    """Exact percentiles: each needed order statistic is picked from the values of its bucket."""
+    buckets, counts = merged
+    cum = np.cumsum(counts)
+    by_bucket: dict[int, np.ndarray] = {}
+    vb = mc.hist_bucket(values, HIST_MANTISSA_BITS)
+    for bucket in np.unique(vb):
+        by_bucket[int(bucket)] = np.sort(values[vb == bucket])
+
+    def order_stat(rank: int) -> float:
+        bucket, r = _bucket_of_rank(cum, buckets, rank)
+        return float(by_bucket[bucket][r])
+
+    out = []
+    for q in levels:
+        lo, hi, t = _order_stat_ranks(n, q)
+        out.append(_lerp(order_stat(lo), order_stat(hi), t))
+    return out
+
+
+def _refine_round(first: list[dict], merged: dict, n: int, levels) -> NextRound:
+    """Specs of the refining round: round 1's block ranges, and the buckets each percentile needs."""
+    targets = {}
+    for series, years in merged.items():
+        targets[series] = []
+        for buckets, counts in years:
+            cum = np.cumsum(counts)
+            wanted = set()
+            for q in levels:
+                lo, hi, _ = _order_stat_ranks(n, q)
+                wanted.update(_bucket_of_rank(cum, buckets, r)[0] for r in (lo, hi))
+            targets[series].append(sorted(wanted))
+    ranges = sorted((min(blk["block"] for blk in p["blocks"]), max(blk["block"] for blk in p["blocks"]) + 1)
+                    for p in first)
+    return NextRound(specs=[{"block_start": lo, "block_stop": hi, "refine": targets} for lo, hi in ranges])
+
+
+def finalize(ctx) -> dict | NextRound:
     params = ctx.params
-    partials = [p for p in ctx.partials if p and not p.get("cancelled")]
+    everything = [p for p in ctx.partials if p and not p.get("cancelled")]
+    refined = [p for p in everything if "refine" in p]
+    partials = [p for p in everything if "refine" not in p]
     blocks = sorted((blk for p in partials for blk in p["blocks"]), key=lambda blk: blk["block"])
     n = sum(blk["terminal"][0] for blk in blocks)
     n_paths = int(params["n_paths"])
@@ -367,9 +467,24 @@ def finalize(ctx) -> dict:
     exact = partials[0].get("exact_percentiles") if len(partials) == 1 else None
     if exact is not None:
         nominal, real = exact["nominal"], exact["real"]
+        method = "exact"
+    elif n <= EXACT_MAX_PATHS:
+        merged = {series: [_merge_hist([_hist_decode(p["hist"][series][y]) for p in partials])
+                           for y in range(horizon)] for series in ("nominal", "real")}
+        if not refined:
+            return _refine_round(partials, merged, n, levels)
+        exact_by = {}
+        for series in ("nominal", "real"):
+            exact_by[series] = [
+                _exact_from_refined(merged[series][y], np.concatenate(
+                    [_floats_decode(p["refine"][series][y]) for p in refined]), n, levels)
+                for y in range(horizon)]
+        nominal, real = exact_by["nominal"], exact_by["real"]
+        method = "exact"
     else:
         nominal = series_percentiles("nominal")
         real = series_percentiles("real")
+        method = "histogram"
     successes = sum(p["successes"] for p in partials)
     lo, hi = mc.wilson_interval(successes, n, float(params["confidence_level"]))
     mean, std = _combine_moments(blocks, "terminal")
@@ -422,7 +537,7 @@ def finalize(ctx) -> dict:
             "method": "exact, numpy 'linear' rule",
             "mantissa_bits": None,
             "max_relative_error": 0.0,
-        } if exact is not None else {
+        } if method == "exact" else {
             "method": "log-bucket histogram, numpy 'linear' rule on bucket midpoints",
             "mantissa_bits": HIST_MANTISSA_BITS,
             "max_relative_error": 2.0 ** -(HIST_MANTISSA_BITS + 1),
