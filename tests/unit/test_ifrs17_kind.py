@@ -1,7 +1,6 @@
 """The ``ifrs17`` kind through an in-memory context: groups, movement tables, PAA, seed, shard invariance."""
 import json
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -10,50 +9,7 @@ import pytest
 from workers.kinds import ifrs17
 from workers.kinds.base import InputError
 
-
-def _portfolio(n, seed=7):
-    rng = np.random.default_rng(seed)
-    term = rng.integers(5, 21, n)
-    return pd.DataFrame({
-        "policy_id": [f"P{i:04d}" for i in range(n)],
-        "issue_age": rng.integers(20, 59, n).astype(np.int64),
-        "sex": ["M"] * n,
-        "policy_term_years": term.astype(np.int64),
-        "policy_count": rng.uniform(1, 100, n),
-        "sum_assured": rng.uniform(10_000, 1_000_000, n),
-        "duration_months": (rng.integers(0, 12, n) * term // 2).astype(np.int64),
-        "monthly_premium": rng.uniform(5, 500, n),
-        "product": ["term"] * n, "policy_type": ["term"] * n,
-        "annual_pension": np.zeros(n), "issue_year": np.full(n, 2020.0),
-    })
-
-
-@dataclass
-class Ctx:
-    """In-memory shard/finalize context (implements the context protocols)."""
-
-    items: pd.DataFrame
-    params: dict
-    spec: dict = field(default_factory=dict)
-    job_id: str = "job"
-    shard_no: int = 0
-    seed: int | None = None
-    partials: list = field(default_factory=list)
-    portfolio_id: str | None = None
-
-    def load_items(self, start, stop):
-        return self.items.iloc[start:stop].reset_index(drop=True)
-
-    def cancelled(self):
-        return False
-
-
-@dataclass
-class PlanCtx:
-    params: dict
-    n_items: int
-    default_shard_size: int
-    seed: int | None = None
+from tests.support.contexts import Ctx, PlanCtx, policies_book
 
 
 def _run(items, raw, shard_size=1000, seed=11):
@@ -66,7 +22,7 @@ def _run(items, raw, shard_size=1000, seed=11):
 
 
 def _items(n=60):
-    items = _portfolio(n, seed=3)
+    items = policies_book(n, seed=3)
     items["issue_year"] = (2025 - (items["duration_months"] + 11) // 12).astype(np.float64)
     items.loc[:4, "monthly_premium"] = 0.5  # onerous
     return items
@@ -140,7 +96,7 @@ def test_paa_group_hand_built():
     params = {"valuation_year": 2025, "mortality": {"select_period": 0, "ages": ages, "rates": [[0.0]] * len(ages)},
               "lapse_by_policy_year": [0.0], "expense_inflation": 0.0, "ra": {"n_sims": 200},
               "paa": {"defer_acquisition": True}}
-    items = _portfolio(2)
+    items = policies_book(2)
     items["policy_term_years"] = 1
     items["duration_months"] = 0
     items["issue_year"] = 2025.0

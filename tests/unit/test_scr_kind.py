@@ -1,7 +1,6 @@
 """The ``scr`` kind through an in-memory context: shard-layout invariance, traceability, stress, validation."""
 import json
 import math
-from dataclasses import dataclass, field
 
 import marshmallow
 import numpy as np
@@ -11,48 +10,7 @@ import pytest
 from workers.kinds import scr
 from workers.kinds.base import InputError
 
-
-def _portfolio(n=60, seed=7):
-    rng = np.random.default_rng(seed)
-    term = rng.integers(5, 21, n)
-    return pd.DataFrame({
-        "policy_id": [f"P{i:04d}" for i in range(n)],
-        "issue_age": rng.integers(20, 59, n).astype(np.int64),
-        "sex": ["M"] * n,
-        "policy_term_years": term.astype(np.int64),
-        "policy_count": rng.uniform(1, 100, n),
-        "sum_assured": rng.uniform(10_000, 1_000_000, n),
-        "duration_months": (rng.integers(0, 12, n) * term // 2).astype(np.int64),
-        "monthly_premium": rng.uniform(5, 500, n),
-        "product": ["term"] * n, "policy_type": ["term"] * n,
-        "annual_pension": np.zeros(n), "issue_year": np.full(n, 2020.0),
-    })
-
-
-@dataclass
-class Ctx:
-    items: pd.DataFrame
-    params: dict
-    spec: dict = field(default_factory=dict)
-    job_id: str = "job"
-    shard_no: int = 0
-    seed: int | None = None
-    partials: list = field(default_factory=list)
-    portfolio_id: str | None = None
-
-    def load_items(self, start, stop):
-        return self.items.iloc[start:stop].reset_index(drop=True)
-
-    def cancelled(self):
-        return False
-
-
-@dataclass
-class PlanCtx:
-    params: dict
-    n_items: int
-    default_shard_size: int
-    seed: int | None = None
+from tests.support.contexts import Ctx, PlanCtx, policies_book
 
 
 def _run(items, raw_params, shard_size):
@@ -72,7 +30,7 @@ PARAMS = {"own_funds": 5.0e7, "market": {"equity_type1": 1.0e7, "property": 4.0e
 
 @pytest.fixture(scope="module")
 def one_and_many():
-    items = _portfolio()
+    items = policies_book()
     return items, _run(items, PARAMS, 1000), _run(items, PARAMS, 7)
 
 
@@ -129,7 +87,7 @@ def test_stress_scenarios_give_the_whole_result_again(one_and_many):
 
 
 def test_bigger_mortality_shock_override_raises_the_requirement():
-    items = _portfolio(20)
+    items = policies_book(20)
     base, _ = _run(items, {"own_funds": 1e7}, 1000)
     more, _ = _run(items, {"own_funds": 1e7, "overrides": {"mortality_shock": 0.30}}, 1000)
     assert more["life"]["mortality"] > 1.9 * base["life"]["mortality"]
@@ -148,7 +106,7 @@ def test_bad_user_matrix_names_the_problem():
 
 
 def test_age_outside_the_table_is_an_input_error():
-    items = _portfolio(5)
+    items = policies_book(5)
     items.loc[2, "issue_age"] = 119
     items.loc[2, "policy_term_years"] = 10
     with pytest.raises(InputError) as exc:
@@ -157,7 +115,7 @@ def test_age_outside_the_table_is_an_input_error():
 
 
 def test_bel_delta_stress_moves_own_funds_and_bel():
-    items = _portfolio(10)
+    items = policies_book(10)
     s, _ = _run(items, {"own_funds": 1e7, "stress_scenarios": [{"name": "reserve strengthening", "bel_delta": 2e6}]}, 1000)
     (st,) = s["stress"]
     assert st["bel"] == pytest.approx(s["bel"] + 2e6)
@@ -169,7 +127,7 @@ def test_risk_margin_follows_the_bel_run_off_of_the_bel_engine():
     cashflow = pytest.importorskip("workers.engines.life.cashflow")
     from workers.kinds.bel import assumptions_from_params
 
-    items = _portfolio(30)
+    items = policies_book(30)
     items["monthly_premium"] = 1.0  # a positive BEL: the run-off driver is the BEL itself
     raw = {"own_funds": 1e8, "cost_of_capital": 0.05}
     s, _ = _run(items, raw, 7)
