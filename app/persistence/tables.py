@@ -16,7 +16,6 @@ from workers.portfolios.base import PortfolioKind
 
 _ARROW_TYPES = {"text": pa.string(), "float8": pa.float64(), "int2": pa.int16(), "int4": pa.int32(),
                 "int8": pa.int64(), "bool": pa.bool_()}
-_FIELD_SQL = {"str": "text", "float": "float8", "int": "int8", "bool": "bool"}
 
 
 def _q(names) -> str:
@@ -185,5 +184,5 @@ def read_portfolio_rows(session, kind: PortfolioKind, version_id: uuid.UUID, sta
     cols = kind.field_names
     sql = (f"SELECT {_q(cols)} FROM {kind.table} WHERE version_id = '{uuid.UUID(str(version_id))}' "
            f"AND row_no >= {int(start)} AND row_no < {int(stop)} ORDER BY row_no")
-    types = {f.name: _ARROW_TYPES[_FIELD_SQL[f.dtype]] for f in kind.fields}
+    types = {f.name: _ARROW_TYPES[f.sql_type] for f in kind.fields}
     return _read_csv(copy_out(session, sql), types)

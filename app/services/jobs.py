@@ -16,6 +16,7 @@ from app.models import TERMINAL_STATUSES, Job, Portfolio, PortfolioVersion
 from app.services.ownership import owned
 from app.persistence import outbox, partitions
 from app.services.resources import TenantResources
+from workers.ingest.validate import validate_records
 from workers.kinds import registry
 from workers.kinds.base import InputError
 from workers.portfolios import registry as portfolio_kinds
@@ -75,8 +76,6 @@ def _inline_items(kind, inputs: dict | None):
         raise PayloadTooLargeError(
             f"inputs.{key} has {len(records)} items; at most {kind.max_inline_items} are accepted inline — "
             f"upload a portfolio instead", {f"inputs.{key}": [f"at most {kind.max_inline_items} items"]})
-    from workers.ingest.validate import validate_records
-
     pkind = portfolio_kinds.get(key)
     frame, errors = validate_records(pkind, records, path_prefix=f"inputs.{key}")
     if errors:
