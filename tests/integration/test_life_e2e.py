@@ -94,3 +94,23 @@ def test_montecarlo_by_risk_level(client, tenant, worker, cma):
     summary = client.get(f"/api/v1/jobs/{job['id']}/result", headers=tenant.headers).get_json()["summary"]
     assert summary["weights"] == {"equity": 0.6, "bonds": 0.4}
     assert 0 <= summary["success_interval"][0] <= summary["success_probability"] <= summary["success_interval"][1]
+
+
+def test_bel_uses_a_stored_expense_set(client, tenant, worker):
+    stored = client.post("/api/v1/assumptions", json={"type": "expense_set", "name": "2026 expenses", "content": {
+        "expense_acquisition": 500.0, "expense_maintenance": 90.0}}, headers=tenant.headers).get_json()
+    policies = _records(generate_policies(20, seed=9))
+    plain = run(client, tenant.headers, {"kind": "bel", "inputs": {"policies": policies}})
+    costly = run(client, tenant.headers, {"kind": "bel", "inputs": {"policies": policies},
+                                          "params": {"expense_set": {"assumption_id": stored["id"]}}})
+    s1 = client.get(f"/api/v1/jobs/{plain['id']}/result", headers=tenant.headers).get_json()["summary"]
+    s2 = client.get(f"/api/v1/jobs/{costly['id']}/result", headers=tenant.headers).get_json()["summary"]
+    assert s2["totals"]["pv_expenses"] > s1["totals"]["pv_expenses"]
+    assert s2["totals"]["pv_claims"] == s1["totals"]["pv_claims"]
+    assert plain["input_sha256"] != costly["input_sha256"]
+    bad = client.post("/api/v1/assumptions", json={"type": "expense_set", "name": "bad", "content": {
+        "expense_acquisition": "lots"}}, headers=tenant.headers).get_json()
+    r = client.post("/api/v1/jobs", json={"kind": "bel", "inputs": {"policies": policies},
+                                          "params": {"expense_set": {"assumption_id": bad["id"]}}},
+                    headers=tenant.headers)
+    assert r.status_code == 422 and "expense_set" in str(r.get_json()["errors"])

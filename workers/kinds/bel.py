@@ -152,6 +152,11 @@ class BelParamsSchema(marshmallow.Schema):
         -1.0, None, load_default=lambda: list(life_assumptions.DEFAULT_DISCOUNT_SPOT_ANNUAL),
         metadata={"description": "Annual spot rates for projection years 0, 1, ... or {assumption_id}."},
     )
+    expense_set = fields.Dict(
+        load_default=None, allow_none=True,
+        metadata={"description": "{assumption_id}: a stored expense_set whose content sets expense_acquisition, "
+                                 "expense_maintenance, expense_inflation and commission_first_year (resolved and "
+                                 "pinned at submission)."})
     interest = _finite_float(load_default=None, allow_none=True, validate=validate.Range(min=-1, min_inclusive=False),
                              metadata={"description": "Flat valuation rate of the classical model (required there)."})
     shard_size = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
@@ -163,6 +168,33 @@ class BelParamsSchema(marshmallow.Schema):
 
 
 # ------------------------------------------------------------------------ prepare
+
+
+EXPENSE_KEYS = ("expense_acquisition", "expense_maintenance", "expense_inflation", "commission_first_year")
+
+
+def _resolve_expense_set(params: dict, resources: Resources) -> None:
+    """Copy a stored expense set's values over the scalar params; keep its id, version and hash."""
+    ref = params.get("expense_set")
+    if not ref or "sha256" in ref:
+        return  # none, or already pinned (a rerun)
+    if not isinstance(ref.get("assumption_id"), str):
+        raise InputError("expense_set needs an 'assumption_id'", {"params.expense_set": ["needs assumption_id"]})
+    res = resources.get("expense_set", ref["assumption_id"])
+    content = res.get("content") or {}
+    unknown = sorted(set(content) - set(EXPENSE_KEYS))
+    bad = [k for k in EXPENSE_KEYS if k in content and not isinstance(content[k], (int, float))]
+    if unknown or bad or not content:
+        msg = f"expense_set {ref['assumption_id']} must hold numbers for some of {list(EXPENSE_KEYS)}"
+        raise InputError(msg, {"params.expense_set": [msg]})
+    try:
+        checked = BelParamsSchema().load({k: content[k] for k in EXPENSE_KEYS if k in content}, partial=True)
+    except marshmallow.ValidationError as exc:
+        raise InputError(f"expense_set {ref['assumption_id']} is out of range",
+                         {f"params.expense_set.{k}": v for k, v in exc.messages.items()}) from exc
+    params.update({k: checked[k] for k in EXPENSE_KEYS if k in content})
+    params["expense_set"] = {"assumption_id": ref["assumption_id"], "version": res.get("version"),
+                             "sha256": res.get("sha256")}
 
 
 def _resolve_rates(params: dict, key: str, resource_type: str, resources: Resources) -> None:
@@ -205,6 +237,7 @@ def prepare(params: dict, resources: Resources, inline_items: pd.DataFrame | Non
     params["mortality"] = mortality
     _resolve_rates(params, "lapse_by_policy_year", "lapse", resources)
     _resolve_rates(params, "discount_spot_annual", "discount_curve", resources)
+    _resolve_expense_set(params, resources)
     if inline_items is not None and len(inline_items) and params.get("model", "term_monthly") == "term_monthly":
         a = assumptions_from_params(params)
         bad = check_ages_in_table(inline_items, a)
